@@ -1,0 +1,72 @@
+import Foundation
+
+/// Named boolean events with `wait(timeout)`, shared by the threads of one process.
+///
+/// `@unchecked Sendable`: every stored property is read and written only while `condition`
+/// is locked, and waiters are woken with `broadcast()` on each change.
+final class EventTable: @unchecked Sendable {
+    private let condition = NSCondition()
+    private var names: Set<String> = []
+    private var sequence: UInt64 = 0
+    private var shutdown = false
+    private var synchronized = false
+
+    func isSet(_ name: String) -> Bool { locked { names.contains(name) } }
+
+    var isShutdown: Bool { locked { shutdown } }
+
+    /// Whether the producer's state has arrived at least once (always true on the producer).
+    var isSynchronized: Bool { locked { synchronized } }
+
+    /// Blocks until `name` is set or `timeout` seconds pass (`nil`: forever); returns whether it is set.
+    func wait(_ name: String, timeout: Double?) -> Bool {
+        let deadline = timeout.map { Date(timeIntervalSinceNow: max(0, $0)) }
+        condition.lock()
+        defer { condition.unlock() }
+        while !names.contains(name) {
+            if let deadline {
+                if !condition.wait(until: deadline) { return names.contains(name) }
+            } else {
+                condition.wait()
+            }
+        }
+        return true
+    }
+
+    /// Changes the state locally; returns the new snapshot.
+    @discardableResult
+    func change(_ body: (inout Set<String>, inout Bool) -> Void) -> EventSnapshot {
+        locked {
+            body(&names, &shutdown)
+            sequence += 1
+            synchronized = true
+            condition.broadcast()
+            return EventSnapshot(sequence: sequence, shutdown: shutdown, setEvents: names.sorted())
+        }
+    }
+
+    /// Adopts a snapshot from the producer unless it is older than the one held. Returns
+    /// whether it was adopted.
+    @discardableResult
+    func adopt(_ snapshot: EventSnapshot) -> Bool {
+        locked {
+            guard !synchronized || snapshot.sequence >= sequence else { return false }
+            names = Set(snapshot.setEvents)
+            sequence = snapshot.sequence
+            shutdown = snapshot.shutdown
+            synchronized = true
+            condition.broadcast()
+            return true
+        }
+    }
+
+    func snapshot() -> EventSnapshot {
+        locked { EventSnapshot(sequence: sequence, shutdown: shutdown, setEvents: names.sorted()) }
+    }
+
+    private func locked<T>(_ body: () throws -> T) rethrows -> T {
+        condition.lock()
+        defer { condition.unlock() }
+        return try body()
+    }
+}

@@ -1,0 +1,200 @@
+import Foundation
+import Logging
+import Synchronization
+import ZeroMQ
+
+/// The pool's producer: binds the three sockets, streams tasks to workers within a window,
+/// collects each task's end exactly once, broadcasts events, and sends workers home at the end
+/// (the `JoinableQueue.join()` plus poison pills of the lecture, without the pills).
+///
+/// ``run(source:onBound:onResult:onProgress:)`` makes every ZeroMQ call on the thread that
+/// calls it; ``events`` and ``cancel()`` are safe from any thread.
+public final class Producer: Sendable {
+    public let configuration: ProducerConfiguration
+    /// The pool's events. Setting one here broadcasts it to every worker.
+    public let events: PoolEvents
+    private let logger: Logger
+    private let wakeup = Wakeup()
+    private let flags = Mutex(Flags())
+
+    private struct Flags {
+        var eventsChanged = false
+        var cancelled = false
+    }
+
+    public init(configuration: ProducerConfiguration = .init(), logger: Logger) {
+        self.configuration = configuration
+        self.logger = logger
+        let box = WakeBox()
+        self.events = PoolEvents(forward: { _ in box.notify?() })
+        box.notify = { [weak self] in self?.noteEventsChanged() }
+    }
+
+    /// `@unchecked Sendable`: written once in `init`, read-only afterwards.
+    private final class WakeBox: @unchecked Sendable {
+        var notify: (@Sendable () -> Void)?
+    }
+
+    private func noteEventsChanged() {
+        flags.withLock { $0.eventsChanged = true }
+        wakeup.signal()
+    }
+
+    /// Stops reading input; tasks already dispatched are still awaited.
+    public func cancel() {
+        flags.withLock { $0.cancelled = true }
+        wakeup.signal()
+    }
+
+    /// Runs the whole job on the calling thread and returns when every task has ended and the
+    /// workers have left (or the goodbye timeout passed).
+    ///
+    /// - Parameters:
+    ///   - onBound: called once the sockets are bound, with addresses a local worker can
+    ///     connect to (wildcards and port 0 resolved); start local workers here.
+    ///   - onResult: called on this thread once per task, in the order tasks end.
+    ///   - onProgress: called on this thread every tick.
+    public func run(
+        source: TaskSource,
+        onBound: (PoolEndpoints) throws -> Void = { _ in },
+        onResult: @escaping (TaskOutcome) -> Void,
+        onProgress: ((RunProgress) -> Void)? = nil
+    ) throws -> RunSummary {
+        let context = try Context()
+        let tasks = try Socket(context, .push)
+        try tasks.setSendHighWaterMark(configuration.sendHighWaterMark)
+        try tasks.setImmediate(true)
+        try tasks.bind(configuration.endpoints.tasks)
+        let results = try Socket(context, .pull)
+        try results.setMaxMessageSize(Int64(configuration.maxMessageSize))
+        try results.setReceiveHighWaterMark(10_000)
+        try results.bind(configuration.endpoints.results)
+        let publisher = try Socket(context, .xpub)
+        try publisher.setXPubVerbose(true)
+        try publisher.setSendHighWaterMark(10_000)
+        try publisher.bind(configuration.endpoints.events)
+
+        let bound = PoolEndpoints(
+            tasks: PoolEndpoints.localConnectAddress(forBound: try tasks.lastEndpoint),
+            results: PoolEndpoints.localConnectAddress(forBound: try results.lastEndpoint),
+            events: PoolEndpoints.localConnectAddress(forBound: try publisher.lastEndpoint))
+        logger.info("producer bound \(bound)")
+        try onBound(bound)
+
+        var loop = ProducerLoop(
+            configuration: configuration, logger: logger, events: events,
+            feed: TaskFeed(capacity: 16, wakeup: wakeup), onResult: onResult)
+        loop.feed.start(source, chunkSize: 256)
+        defer { loop.feed.cancel() }
+
+        var poller = Poller()
+        let tasksIndex = poller.add(tasks, [])
+        let resultsIndex = poller.add(results, .readable)
+        let publisherIndex = poller.add(publisher, .readable)
+        let wakeIndex = poller.add(fileDescriptor: wakeup.fileDescriptor, .readable)
+        let message = Message()
+        let tick = Duration.milliseconds(configuration.tickMilliseconds)
+        var lastTick = ContinuousClock.now
+        var goodbyeDeadline: ContinuousClock.Instant?
+        var cancelDeadline: ContinuousClock.Instant?
+
+        while true {
+            loop.stage()
+            poller.watch(tasksIndex, loop.staged == nil ? [] : .writable)
+            try poller.poll(timeoutMilliseconds: configuration.tickMilliseconds)
+            if poller.events(at: wakeIndex).contains(.readable) { wakeup.drain() }
+            let flagsNow = flags.withLock { flags -> Flags in
+                defer { flags.eventsChanged = false }
+                return flags
+            }
+            if flagsNow.cancelled && !loop.inputCancelled {
+                loop.inputCancelled = true
+                loop.feed.cancel()
+                cancelDeadline = .now + .milliseconds(configuration.cancelGraceMilliseconds)
+                logger.warning("input cancelled; waiting for \(loop.inFlight.count) dispatched tasks")
+            }
+            if let deadline = cancelDeadline, ContinuousClock.now >= deadline, !loop.inFlight.isEmpty {
+                logger.warning("\(loop.inFlight.count) tasks did not end in time; reporting them cancelled")
+                loop.cancelInFlight(reason: "run cancelled before the task ended")
+            }
+            var publishState = flagsNow.eventsChanged
+
+            if poller.events(at: resultsIndex).contains(.readable) {
+                while try results.receive(into: message, dontWait: true) {
+                    let extra = try results.discardRemainingFrames(of: message)
+                    if extra > 0 {
+                        loop.rejected.warning(logger, "rejected a message of \(extra + 1) frames on the results socket")
+                        continue
+                    }
+                    do {
+                        let decoded = try message.withUnsafeBytes { bytes throws(WireError) in
+                            try WireFormat.decodeWorkerMessage(bytes)
+                        }
+                        if loop.handle(decoded) { publishState = true }
+                    } catch {
+                        loop.rejected.warning(logger, "rejected a message on the results socket: \(error)")
+                    }
+                }
+            }
+            if poller.events(at: publisherIndex).contains(.readable) {
+                // A subscription: answer with the whole state, so late joiners see events set earlier.
+                while try publisher.receive(into: message, dontWait: true) {
+                    _ = try publisher.discardRemainingFrames(of: message)
+                    if message.withUnsafeBytes({ $0.first == 1 }) { publishState = true }
+                }
+            }
+            let now = ContinuousClock.now
+            if now - lastTick >= tick {
+                lastTick = now
+                publishState = true
+                onProgress?(loop.progress())
+            }
+            if publishState {
+                try publisher.send(WireFormat.encode(events.table.snapshot()), dontWait: true)
+            }
+            if !loop.releasable.isEmpty {
+                try publisher.send(WireFormat.encode(releasedWorkers: loop.releasable), dontWait: true)
+                loop.releasable.removeAll()
+            }
+            while let staged = loop.staged {
+                guard try tasks.send(staged, dontWait: true) else { break }
+                loop.staged = nil
+                loop.stage()
+            }
+
+            if let deadline = goodbyeDeadline {
+                if loop.allLiveWorkersReleased(now: now) { break }
+                if now >= deadline {
+                    logger.warning("workers did not all leave within the goodbye timeout")
+                    break
+                }
+            } else if loop.isComplete {
+                guard configuration.shutdownWorkersAtEnd else { break }
+                logger.info("all \(loop.submitted) tasks ended; broadcasting shutdown")
+                events.table.change { _, shutdown in shutdown = true }
+                try publisher.send(WireFormat.encode(events.table.snapshot()), dontWait: true)
+                goodbyeDeadline = now + .milliseconds(configuration.goodbyeTimeoutMilliseconds)
+                if loop.allLiveWorkersReleased(now: now) { break }
+            }
+        }
+        onProgress?(loop.progress())
+        logger.info("process shutting down")
+        return loop.summary(notReleased: loop.liveWorkersNotReleased(now: ContinuousClock.now))
+    }
+
+    /// Runs ``run(source:onBound:onResult:onProgress:)`` on a dedicated thread, keeping Swift's
+    /// cooperative pool free.
+    public func run(
+        source: TaskSource,
+        onBound: @escaping @Sendable (PoolEndpoints) throws -> Void = { _ in },
+        onResult: @escaping @Sendable (TaskOutcome) -> Void
+    ) async throws -> RunSummary {
+        try await withCheckedThrowingContinuation { continuation in
+            let thread = Thread {
+                continuation.resume(with: Result { try self.run(source: source, onBound: onBound, onResult: onResult) })
+            }
+            thread.name = "producer-io"
+            thread.start()
+        }
+    }
+}

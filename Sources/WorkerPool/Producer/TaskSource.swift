@@ -1,0 +1,155 @@
+import Foundation
+
+/// One entry of the producer's input, before it gets an id.
+public enum SourceItem: Sendable, Equatable {
+    /// A task: registered name and JSON arguments.
+    case task(name: String, payload: [UInt8])
+    /// Input that could not be turned into a task; it ends as a `bad-input` failure.
+    case invalid(reason: String)
+}
+
+/// Where the producer's tasks come from. Sources stream: `emit` is called once per item and
+/// blocks while the producer's window is full, so memory does not grow with the input.
+public struct TaskSource: Sendable {
+    let produce: @Sendable (_ emit: (SourceItem) -> Bool) -> Void
+
+    /// - Parameter produce: calls `emit` for each item in order; stops early when it returns false.
+    public init(_ produce: @escaping @Sendable (_ emit: (SourceItem) -> Bool) -> Void) {
+        self.produce = produce
+    }
+
+    /// Fixed items, for tests and small programs.
+    public static func items(_ items: [SourceItem]) -> TaskSource {
+        TaskSource { emit in
+            for item in items where !emit(item) { return }
+        }
+    }
+
+    /// The lecture's demo: `multiply` of i by i for i in 0..<count.
+    public static func lectureDemo(count: Int = 10) -> TaskSource { multiply(count: count) { ($0, $0) } }
+
+    /// `count` `multiply` tasks with arguments from `operands(i)`; the payload is built without
+    /// a JSON encoder so large generated runs measure the pool, not the generator.
+    public static func multiply(count: Int, operands: @escaping @Sendable (Int) -> (Int, Int) = { ($0, 2) })
+        -> TaskSource
+    {
+        TaskSource { emit in
+            for index in 0..<count {
+                let (a, b) = operands(index)
+                if !emit(.task(name: "multiply", payload: Array("{\"a\":\(a),\"b\":\(b)}".utf8))) { return }
+            }
+        }
+    }
+
+    /// JSON lines read from `fileDescriptor` (stdin is 0): `{"task": "multiply", "args": {"a": 3, "b": 3}}`.
+    /// Blank lines are skipped; a line that is not such an object becomes a `.invalid` item.
+    public static func jsonLines(fileDescriptor: Int32, maxLineLength: Int = WireFormat.defaultMaxMessageSize)
+        -> TaskSource
+    {
+        TaskSource { emit in
+            var reader = LineReader(fileDescriptor: fileDescriptor, maxLineLength: maxLineLength)
+            var lineNumber = 0
+            while let line = reader.nextLine() {
+                lineNumber += 1
+                let item: SourceItem
+                switch line {
+                case .tooLong(let length):
+                    item = .invalid(reason: "line \(lineNumber) is longer than \(maxLineLength) bytes (\(length)+)")
+                case .line(let bytes):
+                    if bytes.allSatisfy({ $0 == 0x20 || $0 == 0x09 || $0 == 0x0D }) { continue }
+                    item = parseTaskLine(bytes, lineNumber: lineNumber)
+                }
+                if !emit(item) { return }
+            }
+            if let error = reader.readError {
+                _ = emit(.invalid(reason: "reading input failed after line \(lineNumber): \(error)"))
+            }
+        }
+    }
+
+    /// Parses `{"task": NAME, "args": ANY}`; `args` defaults to `{}`.
+    static func parseTaskLine(_ bytes: ArraySlice<UInt8>, lineNumber: Int) -> SourceItem {
+        let object: Any
+        do {
+            object = try JSONSerialization.jsonObject(with: Data(bytes), options: [.fragmentsAllowed])
+        } catch {
+            return .invalid(reason: "line \(lineNumber) is not valid JSON")
+        }
+        guard let fields = object as? [String: Any] else {
+            return .invalid(reason: "line \(lineNumber) must be a JSON object like {\"task\": \"multiply\", \"args\": {...}}")
+        }
+        guard let name = fields["task"] as? String, !name.isEmpty else {
+            return .invalid(reason: "line \(lineNumber) has no \"task\" name (a non-empty string)")
+        }
+        guard name.utf8.count <= WireFormat.maxNameLength else {
+            return .invalid(reason: "line \(lineNumber): task name is longer than \(WireFormat.maxNameLength) bytes")
+        }
+        let args = fields["args"] ?? [String: Any]()
+        guard
+            let payload = try? JSONSerialization.data(
+                withJSONObject: args, options: [.fragmentsAllowed, .withoutEscapingSlashes])
+        else {
+            return .invalid(reason: "line \(lineNumber): \"args\" cannot be encoded as JSON")
+        }
+        return .task(name: name, payload: Array(payload))
+    }
+}
+
+/// Reads newline-separated lines from a file descriptor in large blocks.
+struct LineReader {
+    enum Line {
+        case line(ArraySlice<UInt8>)
+        case tooLong(Int)
+    }
+
+    let fileDescriptor: Int32
+    let maxLineLength: Int
+    private var buffer: [UInt8] = []
+    private var start = 0
+    private var atEnd = false
+    private(set) var readError: String?
+
+    init(fileDescriptor: Int32, maxLineLength: Int) {
+        self.fileDescriptor = fileDescriptor
+        self.maxLineLength = maxLineLength
+    }
+
+    mutating func nextLine() -> Line? {
+        var skipping = 0
+        while true {
+            if let newline = buffer[start...].firstIndex(of: 0x0A) {
+                let line = buffer[start..<newline]
+                start = newline + 1
+                if skipping > 0 { return .tooLong(skipping + line.count) }
+                return .line(line)
+            }
+            if buffer.count - start > maxLineLength {
+                skipping += buffer.count - start
+                buffer.removeAll(keepingCapacity: true)
+                start = 0
+            }
+            if atEnd {
+                guard start < buffer.count || skipping > 0 else { return nil }
+                let line = buffer[start...]
+                start = buffer.count
+                return skipping > 0 ? .tooLong(skipping + line.count) : .line(line)
+            }
+            if start > 0 {
+                buffer.removeSubrange(0..<start)
+                start = 0
+            }
+            let oldCount = buffer.count
+            buffer.append(contentsOf: repeatElement(0, count: 1 << 16))
+            let got = buffer.withUnsafeMutableBytes { raw in
+                read(fileDescriptor, raw.baseAddress! + oldCount, 1 << 16)
+            }
+            if got < 0 && errno == EINTR {
+                buffer.removeSubrange(oldCount...)
+                continue
+            }
+            buffer.removeSubrange((oldCount + max(got, 0))...)
+            if got < 0 { readError = String(cString: strerror(errno)) }
+            if got <= 0 { atEnd = true }
+        }
+    }
+}

@@ -1,0 +1,83 @@
+import CZeroMQ
+import Foundation
+
+/// A child process started with `posix_spawn`, inheriting stdin, stdout and stderr.
+///
+/// Written against POSIX rather than Foundation's `Process` because the supervisor reaps any
+/// child with `waitpid(-1)`, which would race with `Process`'s own reaping.
+public struct ChildProcess: Sendable, Equatable {
+    public let pid: pid_t
+
+    public enum Status: Sendable, Equatable, CustomStringConvertible {
+        case exited(Int32)
+        case signalled(Int32)
+
+        init(raw: Int32) {
+            // WIFEXITED / WEXITSTATUS / WTERMSIG, which Swift does not import as macros.
+            if raw & 0x7f == 0 {
+                self = .exited((raw >> 8) & 0xff)
+            } else {
+                self = .signalled(raw & 0x7f)
+            }
+        }
+
+        public var description: String {
+            switch self {
+            case .exited(let code): "exitcode \(code)"
+            case .signalled(let signal): "signal \(signal) (\(String(cString: strsignal(signal))))"
+            }
+        }
+    }
+
+    public static func spawn(executable: String, arguments: [String]) throws -> ChildProcess {
+        var argv: [UnsafeMutablePointer<CChar>?] = ([executable] + arguments).map { strdup($0) } + [nil]
+        defer { for pointer in argv { free(pointer) } }
+        var pid: pid_t = 0
+        let result = posix_spawn(&pid, executable, nil, nil, &argv, environ)
+        guard result == 0 else {
+            throw POSIXError(POSIXErrorCode(rawValue: result) ?? .EINVAL)
+        }
+        return ChildProcess(pid: pid)
+    }
+
+    /// Sends `signal`; a child that already ended is ignored.
+    public func signal(_ signal: Int32) { kill(pid, signal) }
+
+    /// Blocks until this child ends.
+    public func wait() -> Status {
+        var raw: Int32 = 0
+        while waitpid(pid, &raw, 0) < 0 {
+            if errno != EINTR { return .exited(-1) }
+        }
+        return Status(raw: raw)
+    }
+
+    /// Returns the status if the child has ended, without blocking.
+    public func poll() -> Status? {
+        var raw: Int32 = 0
+        let result = waitpid(pid, &raw, WNOHANG)
+        return result == pid ? Status(raw: raw) : nil
+    }
+
+    /// Blocks until any child of this process ends; `nil` when there are none left.
+    public static func waitAny() -> (ChildProcess, Status)? {
+        var raw: Int32 = 0
+        while true {
+            let pid = waitpid(-1, &raw, 0)
+            if pid > 0 { return (ChildProcess(pid: pid), Status(raw: raw)) }
+            if errno != EINTR { return nil }
+        }
+    }
+
+    /// The running executable's path, for re-executing it as a child.
+    public static var currentExecutable: String {
+        (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+    }
+
+    /// Makes the kernel send `signal` to this process when its parent dies, and reports
+    /// whether the expected parent is still there (it may have died before this call).
+    public static func followParent(_ expectedParent: pid_t, signal: Int32 = SIGTERM) -> Bool {
+        _ = czmq_set_parent_death_signal(signal)
+        return getppid() == expectedParent
+    }
+}

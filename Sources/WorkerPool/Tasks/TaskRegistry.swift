@@ -1,0 +1,104 @@
+import Foundation
+import Logging
+
+/// The tasks a worker can run, by name, each with typed `Codable` input and output.
+///
+/// ```swift
+/// var registry = TaskRegistry.builtin
+/// registry.register("greet") { (name: String, _) in "hello, \(name)" }
+/// ```
+public struct TaskRegistry: Sendable {
+    /// The outcome of running one task: status plus JSON output or UTF-8 error message.
+    public struct Outcome: Sendable {
+        public var status: ResultStatus
+        public var payload: [UInt8]
+    }
+
+    typealias Handler = @Sendable (_ payload: [UInt8], _ context: TaskContext) -> Outcome
+
+    private var handlers: [String: Handler] = [:]
+
+    public init() {}
+
+    /// The registered names, sorted.
+    public var names: [String] { handlers.keys.sorted() }
+
+    /// Registers `body` under `name`, replacing any earlier handler of that name.
+    ///
+    /// - Parameters:
+    ///   - describe: a short human form of the input (`3 * 3`), logged at debug level as the
+    ///     lecture's consumers print `Consumer-1: 3 * 3`.
+    ///   - body: runs on one of the worker's task threads; throw ``TaskError`` for a clear failure.
+    public mutating func register<Input: Decodable & Sendable, Output: Encodable & Sendable>(
+        _ name: String,
+        describe: (@Sendable (Input) -> String)? = nil,
+        _ body: @escaping @Sendable (Input, TaskContext) throws -> Output
+    ) {
+        precondition(!name.isEmpty && name.utf8.count <= WireFormat.maxNameLength, "task names are 1-255 bytes")
+        handlers[name] = { payload, context in
+            let input: Input
+            do {
+                input = try JSONDecoder().decode(Input.self, from: Data(payload))
+            } catch {
+                return Outcome(
+                    status: .badArguments,
+                    payload: Array("bad arguments for '\(name)': \(Self.explain(error))".utf8))
+            }
+            if context.logger.logLevel <= .debug {
+                context.logger.debug("\(context.workerName): \(describe?(input) ?? name)")
+            }
+            do {
+                let output = try body(input, context)
+                return Outcome(status: .ok, payload: Array(try JSONEncoder().encode(output)))
+            } catch let error as TaskError {
+                return Outcome(status: .failed, payload: Array(error.message.utf8))
+            } catch {
+                return Outcome(status: .failed, payload: Array("\(name) failed: \(error)".utf8))
+            }
+        }
+    }
+
+    /// Runs the task named `name`; never throws: every problem is an ``Outcome`` with a message.
+    public func run(name: String, payload: [UInt8], context: TaskContext) -> Outcome {
+        guard let handler = handlers[name] else {
+            return Outcome(
+                status: .unknownTask,
+                payload: Array("unknown task '\(name)'; this worker knows: \(names.joined(separator: ", "))".utf8))
+        }
+        return handler(payload, context)
+    }
+
+    /// A one-line reason for a decoding failure, naming the field.
+    static func explain(_ error: any Error) -> String {
+        guard let error = error as? DecodingError else { return "\(error)" }
+        func path(_ context: DecodingError.Context, _ last: CodingKey? = nil) -> String {
+            let keys = context.codingPath + (last.map { [$0] } ?? [])
+            return keys.map { $0.intValue.map { "[\($0)]" } ?? $0.stringValue }.joined(separator: ".")
+        }
+        switch error {
+        case .keyNotFound(let key, let context):
+            return "missing field '\(path(context, key))'"
+        case .typeMismatch(let type, let context):
+            let field = path(context)
+            return field.isEmpty ? "expected \(Self.jsonKind(type))" : "field '\(field)' must be \(Self.jsonKind(type))"
+        case .valueNotFound(let type, let context):
+            return "field '\(path(context))' is null, expected \(Self.jsonKind(type))"
+        case .dataCorrupted(let context):
+            let field = path(context)
+            let reason = (context.underlyingError.map { "\($0.localizedDescription)" }) ?? context.debugDescription
+            return field.isEmpty ? "not valid JSON (\(reason))" : "field '\(field)': \(context.debugDescription)"
+        @unknown default:
+            return "\(error)"
+        }
+    }
+
+    private static func jsonKind(_ type: Any.Type) -> String {
+        switch type {
+        case is any BinaryInteger.Type: "an integer"
+        case is any BinaryFloatingPoint.Type: "a number"
+        case is String.Type: "a string"
+        case is Bool.Type: "true or false"
+        default: "\(type)"
+        }
+    }
+}

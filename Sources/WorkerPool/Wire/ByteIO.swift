@@ -1,0 +1,76 @@
+/// Appends little-endian integers and length-prefixed fields to a growing byte buffer.
+struct ByteWriter {
+    var bytes: [UInt8]
+
+    init(capacity: Int = 64) {
+        bytes = []
+        bytes.reserveCapacity(capacity)
+    }
+
+    mutating func append<T: FixedWidthInteger>(_ value: T) {
+        withUnsafeBytes(of: value.littleEndian) { bytes.append(contentsOf: $0) }
+    }
+
+    mutating func append(contentsOf other: some Sequence<UInt8>) { bytes.append(contentsOf: other) }
+
+    /// Writes `value` over the integer at `offset`, for counts known only at the end.
+    mutating func patch<T: FixedWidthInteger>(_ value: T, at offset: Int) {
+        withUnsafeBytes(of: value.littleEndian) { source in
+            for index in 0..<source.count { bytes[offset + index] = source[index] }
+        }
+    }
+
+    /// A UTF-8 string after a one-byte length; callers check the length fits.
+    mutating func appendShortString(_ string: String) {
+        var string = string
+        string.withUTF8 { utf8 in
+            append(UInt8(truncatingIfNeeded: utf8.count))
+            bytes.append(contentsOf: utf8)
+        }
+    }
+}
+
+/// Reads what ``ByteWriter`` wrote from untrusted bytes: every read is bounds-checked and
+/// fails with a ``WireError`` instead of trapping.
+struct ByteReader {
+    let buffer: UnsafeRawBufferPointer
+    private(set) var offset = 0
+
+    init(_ buffer: UnsafeRawBufferPointer) { self.buffer = buffer }
+
+    var remaining: Int { buffer.count - offset }
+
+    mutating func read<T: FixedWidthInteger>(_: T.Type, _ what: StaticString) throws(WireError) -> T {
+        let size = MemoryLayout<T>.size
+        guard remaining >= size else { throw .truncated(what: "\(what)", needed: size, available: remaining) }
+        let value = buffer.loadUnaligned(fromByteOffset: offset, as: T.self)
+        offset += size
+        return T(littleEndian: value)
+    }
+
+    mutating func readBytes(_ count: Int, _ what: StaticString) throws(WireError) -> UnsafeRawBufferPointer {
+        guard count >= 0, remaining >= count else {
+            throw .truncated(what: "\(what)", needed: count, available: remaining)
+        }
+        let slice = UnsafeRawBufferPointer(rebasing: buffer[offset..<offset + count])
+        offset += count
+        return slice
+    }
+
+    mutating func readString(length: Int, _ what: StaticString) throws(WireError) -> String {
+        let raw = try readBytes(length, what)
+        guard let string = String(validating: raw.bindMemory(to: UInt8.self), as: UTF8.self) else {
+            throw .invalidUTF8(what: "\(what)")
+        }
+        return string
+    }
+
+    mutating func readShortString(_ what: StaticString) throws(WireError) -> String {
+        let length = try read(UInt8.self, what)
+        return try readString(length: Int(length), what)
+    }
+
+    func expectEnd() throws(WireError) {
+        if remaining != 0 { throw .trailingBytes(remaining) }
+    }
+}

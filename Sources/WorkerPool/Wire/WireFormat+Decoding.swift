@@ -1,0 +1,138 @@
+/// A task as the worker decoded it: whole, or broken but with an id to report the failure against.
+public enum DecodedTask: Sendable, Equatable {
+    case task(TaskRecord)
+    case malformed(id: UInt64, attempt: UInt16, error: WireError)
+}
+
+/// Everything a worker may send on the results socket.
+public enum WorkerMessage: Sendable, Equatable {
+    case results(sender: UInt32, [ResultRecord])
+    case hello(sender: UInt32, WorkerHello)
+    case goodbye(sender: UInt32, WorkerGoodbye)
+    case eventRequests(sender: UInt32, [EventRequest])
+}
+
+/// Everything the producer may broadcast on the events socket.
+public enum ProducerBroadcast: Sendable, Equatable {
+    case eventState(EventSnapshot)
+    case released([UInt32])
+}
+
+extension WireFormat {
+    /// Decodes a tasks message. Throws when the message as a whole is unusable; a record
+    /// whose id was readable but whose rest is not comes back as `.malformed`, and decoding
+    /// stops there because the following offsets can no longer be trusted.
+    public static func decodeTasks(_ bytes: UnsafeRawBufferPointer) throws(WireError) -> [DecodedTask] {
+        var reader = ByteReader(bytes)
+        let header = try MessageHeader.read(from: &reader)
+        guard header.kind == .tasks else { throw .unexpectedKind(header.kind, socket: "tasks") }
+        var decoded: [DecodedTask] = []
+        decoded.reserveCapacity(Int(header.count))
+        for _ in 0..<header.count {
+            let id = try reader.read(UInt64.self, "task id")
+            var attempt: UInt16 = 0
+            do {
+                attempt = try reader.read(UInt16.self, "attempt")
+                let nameLength = try reader.read(UInt8.self, "task name length")
+                let payloadLength = try reader.read(UInt32.self, "payload length")
+                let name = try reader.readString(length: Int(nameLength), "task name")
+                let payload = try reader.readBytes(Int(payloadLength), "task payload")
+                decoded.append(.task(TaskRecord(id: id, attempt: attempt, name: name, payload: Array(payload))))
+            } catch {
+                decoded.append(.malformed(id: id, attempt: attempt, error: error))
+                if case .invalidUTF8 = error { continue }
+                return decoded
+            }
+        }
+        try reader.expectEnd()
+        return decoded
+    }
+
+    /// Decodes anything a worker sends on the results socket.
+    public static func decodeWorkerMessage(_ bytes: UnsafeRawBufferPointer) throws(WireError) -> WorkerMessage {
+        var reader = ByteReader(bytes)
+        let header = try MessageHeader.read(from: &reader)
+        let message: WorkerMessage
+        switch header.kind {
+        case .results:
+            var results: [ResultRecord] = []
+            results.reserveCapacity(Int(header.count))
+            for _ in 0..<header.count {
+                let id = try reader.read(UInt64.self, "task id")
+                let attempt = try reader.read(UInt16.self, "attempt")
+                let rawStatus = try reader.read(UInt8.self, "status")
+                guard let status = ResultStatus(rawValue: rawStatus) else { throw .unknownStatus(rawStatus) }
+                let runMicroseconds = try reader.read(UInt32.self, "run time")
+                let length = try reader.read(UInt32.self, "payload length")
+                let payload = try reader.readBytes(Int(length), "result payload")
+                results.append(
+                    ResultRecord(
+                        id: id, attempt: attempt, status: status, runMicroseconds: runMicroseconds,
+                        payload: Array(payload)))
+            }
+            message = .results(sender: header.sender, results)
+        case .hello:
+            guard header.count == 1 else { throw .truncated(what: "hello record", needed: 1, available: 0) }
+            let pid = try reader.read(UInt32.self, "pid")
+            let threads = try reader.read(UInt16.self, "threads")
+            let name = try reader.readShortString("worker name")
+            let host = try reader.readShortString("host name")
+            message = .hello(sender: header.sender, WorkerHello(pid: pid, threads: threads, name: name, host: host))
+        case .goodbye:
+            guard header.count == 1 else { throw .truncated(what: "goodbye record", needed: 1, available: 0) }
+            let sent = try reader.read(UInt64.self, "results sent")
+            message = .goodbye(sender: header.sender, WorkerGoodbye(resultsSent: sent))
+        case .eventRequest:
+            var requests: [EventRequest] = []
+            for _ in 0..<header.count {
+                let rawOperation = try reader.read(UInt8.self, "event operation")
+                guard let operation = EventRequest.Operation(rawValue: rawOperation) else {
+                    throw .unknownKind(rawOperation)
+                }
+                requests.append(EventRequest(operation, try reader.readShortString("event name")))
+            }
+            message = .eventRequests(sender: header.sender, requests)
+        case .tasks, .eventState, .released:
+            throw .unexpectedKind(header.kind, socket: "results")
+        }
+        try reader.expectEnd()
+        return message
+    }
+
+    /// Decodes anything the producer broadcasts on the events socket.
+    public static func decodeBroadcast(_ bytes: UnsafeRawBufferPointer) throws(WireError) -> ProducerBroadcast {
+        var reader = ByteReader(bytes)
+        let header = try MessageHeader.read(from: &reader)
+        let broadcast: ProducerBroadcast
+        switch header.kind {
+        case .eventState:
+            guard header.count == 1 else { throw .truncated(what: "event state record", needed: 1, available: 0) }
+            let sequence = try reader.read(UInt64.self, "sequence")
+            let flags = try reader.read(UInt8.self, "flags")
+            let count = try reader.read(UInt16.self, "event count")
+            var names: [String] = []
+            for _ in 0..<count { names.append(try reader.readShortString("event name")) }
+            broadcast = .eventState(EventSnapshot(sequence: sequence, shutdown: flags & 1 != 0, setEvents: names))
+        case .released:
+            var ids: [UInt32] = []
+            for _ in 0..<header.count { ids.append(try reader.read(UInt32.self, "worker id")) }
+            broadcast = .released(ids)
+        case .tasks, .results, .hello, .goodbye, .eventRequest:
+            throw .unexpectedKind(header.kind, socket: "events")
+        }
+        try reader.expectEnd()
+        return broadcast
+    }
+}
+
+extension WireFormat {
+    public static func decodeTasks(_ bytes: [UInt8]) throws(WireError) -> [DecodedTask] {
+        try bytes.withUnsafeBytes { raw in Result { () throws(WireError) in try decodeTasks(raw) } }.get()
+    }
+    public static func decodeWorkerMessage(_ bytes: [UInt8]) throws(WireError) -> WorkerMessage {
+        try bytes.withUnsafeBytes { raw in Result { () throws(WireError) in try decodeWorkerMessage(raw) } }.get()
+    }
+    public static func decodeBroadcast(_ bytes: [UInt8]) throws(WireError) -> ProducerBroadcast {
+        try bytes.withUnsafeBytes { raw in Result { () throws(WireError) in try decodeBroadcast(raw) } }.get()
+    }
+}

@@ -1,0 +1,128 @@
+extension WireFormat {
+    /// Builds one message of `kind` record by record; `finish()` writes the final count.
+    public struct MessageWriter {
+        private var writer: ByteWriter
+        public private(set) var count: UInt16 = 0
+        public let kind: MessageKind
+
+        public init(kind: MessageKind, sender: UInt32 = 0, capacity: Int = 64) {
+            self.kind = kind
+            writer = ByteWriter(capacity: capacity)
+            writer.append(WireFormat.version)
+            writer.append(kind.rawValue)
+            writer.append(UInt16(0))
+            writer.append(sender)
+        }
+
+        public var byteCount: Int { writer.bytes.count }
+        public var isFull: Bool { count == .max }
+
+        public mutating func append(_ task: TaskRecord) {
+            precondition(kind == .tasks && task.name.utf8.count <= WireFormat.maxNameLength)
+            writer.append(task.id)
+            writer.append(task.attempt)
+            writer.append(UInt8(task.name.utf8.count))
+            writer.append(UInt32(task.payload.count))
+            writer.append(contentsOf: task.name.utf8)
+            writer.append(contentsOf: task.payload)
+            count += 1
+        }
+
+        public mutating func append(_ result: ResultRecord) {
+            precondition(kind == .results)
+            writer.append(result.id)
+            writer.append(result.attempt)
+            writer.append(result.status.rawValue)
+            writer.append(result.runMicroseconds)
+            writer.append(UInt32(result.payload.count))
+            writer.append(contentsOf: result.payload)
+            count += 1
+        }
+
+        public mutating func append(_ hello: WorkerHello) {
+            precondition(kind == .hello)
+            writer.append(hello.pid)
+            writer.append(hello.threads)
+            writer.appendShortString(String(hello.name.utf8.prefix(WireFormat.maxNameLength)) ?? "")
+            writer.appendShortString(String(hello.host.utf8.prefix(WireFormat.maxNameLength)) ?? "")
+            count += 1
+        }
+
+        public mutating func append(_ goodbye: WorkerGoodbye) {
+            precondition(kind == .goodbye)
+            writer.append(goodbye.resultsSent)
+            count += 1
+        }
+
+        public mutating func append(_ request: EventRequest) {
+            precondition(kind == .eventRequest && request.name.utf8.count <= WireFormat.maxNameLength)
+            writer.append(request.operation.rawValue)
+            writer.appendShortString(request.name)
+            count += 1
+        }
+
+        public mutating func append(_ snapshot: EventSnapshot) {
+            precondition(kind == .eventState && snapshot.setEvents.count <= Int(UInt16.max))
+            writer.append(snapshot.sequence)
+            writer.append(UInt8(snapshot.shutdown ? 1 : 0))
+            writer.append(UInt16(snapshot.setEvents.count))
+            for name in snapshot.setEvents { writer.appendShortString(name) }
+            count += 1
+        }
+
+        public mutating func append(releasedWorker id: UInt32) {
+            precondition(kind == .released)
+            writer.append(id)
+            count += 1
+        }
+
+        /// The finished message.
+        public consuming func finish() -> [UInt8] {
+            writer.patch(count, at: 2)
+            return writer.bytes
+        }
+    }
+
+    public static func encode(_ tasks: [TaskRecord]) -> [UInt8] {
+        var message = MessageWriter(kind: .tasks, capacity: headerSize + tasks.reduce(0) { $0 + $1.encodedSize })
+        for task in tasks { message.append(task) }
+        return message.finish()
+    }
+
+    public static func encode(_ results: [ResultRecord], sender: UInt32) -> [UInt8] {
+        var message = MessageWriter(
+            kind: .results, sender: sender, capacity: headerSize + results.reduce(0) { $0 + $1.encodedSize })
+        for result in results { message.append(result) }
+        return message.finish()
+    }
+
+    public static func encode(_ hello: WorkerHello, sender: UInt32) -> [UInt8] {
+        var message = MessageWriter(kind: .hello, sender: sender)
+        message.append(hello)
+        return message.finish()
+    }
+
+    public static func encode(_ goodbye: WorkerGoodbye, sender: UInt32) -> [UInt8] {
+        var message = MessageWriter(kind: .goodbye, sender: sender)
+        message.append(goodbye)
+        return message.finish()
+    }
+
+    public static func encode(_ request: EventRequest, sender: UInt32) -> [UInt8] {
+        var message = MessageWriter(kind: .eventRequest, sender: sender)
+        message.append(request)
+        return message.finish()
+    }
+
+    public static func encode(_ snapshot: EventSnapshot) -> [UInt8] {
+        var message = MessageWriter(kind: .eventState)
+        message.append(snapshot)
+        return message.finish()
+    }
+
+    public static func encode(releasedWorkers ids: [UInt32]) -> [UInt8] {
+        var message = MessageWriter(kind: .released)
+        for id in ids { message.append(releasedWorker: id) }
+        return message.finish()
+    }
+}

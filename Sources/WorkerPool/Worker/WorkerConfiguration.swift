@@ -1,0 +1,34 @@
+/// How one worker process connects and runs tasks.
+public struct WorkerConfiguration: Sendable {
+    public var endpoints: PoolEndpoints
+    /// The process's name in logs and results, e.g. `Worker-1`.
+    public var name: String
+    public var host: String
+    /// Task threads in this process; each has its own task and result sockets.
+    public var threads: Int = 1
+    /// Tasks buffered per thread by libzmq before it stops reading from the producer. Small
+    /// keeps a busy thread from hoarding work that idle ones could run.
+    public var receiveHighWaterMark: Int32 = 100
+    /// Results of fast tasks are sent together once this much run time has accumulated.
+    public var resultFlushMicroseconds: UInt64 = 1_000
+    public var maxMessageSize: Int = WireFormat.defaultMaxMessageSize
+    /// How often the worker re-announces itself (so a restarted producer learns it).
+    public var helloIntervalMilliseconds: Int = 1_000
+    /// How long a leaving worker waits for the producer to confirm it has every result.
+    public var goodbyeTimeoutMilliseconds: Int = 5_000
+
+    public init(endpoints: PoolEndpoints, name: String, host: String) {
+        self.endpoints = endpoints
+        self.name = name
+        self.host = host
+    }
+}
+
+/// What a worker process did, reported when it leaves.
+public struct WorkerReport: Sendable, Equatable {
+    public var tasksDone: UInt64
+    public var tasksFailed: UInt64
+    public var malformedMessages: UInt64
+    /// Whether the producer confirmed receiving every result before the worker left.
+    public var released: Bool
+}

@@ -1,0 +1,110 @@
+import Foundation
+import WorkerPool
+
+/// Writes each task's end to stdout as it arrives, and progress to stderr on a terminal.
+final class ResultPrinter {
+    enum Format: String, CaseIterable {
+        case human, jsonl, none
+    }
+
+    private let format: Format
+    private let showProgress: Bool
+    private let stdoutIsTerminal = isatty(STDOUT_FILENO) == 1
+    private var buffer: [UInt8] = []
+    private var progressShown = false
+
+    init(format: Format, showProgress: Bool) {
+        self.format = format
+        self.showProgress = showProgress
+        buffer.reserveCapacity(1 << 16)
+    }
+
+    func print(_ outcome: TaskOutcome) {
+        switch format {
+        case .none: return
+        case .human:
+            if outcome.status == .ok {
+                buffer.append(contentsOf: "Result: ".utf8)
+                buffer.append(contentsOf: Self.humanForm(outcome.payload).utf8)
+            } else {
+                let task = outcome.name.isEmpty ? "" : " (\(outcome.name))"
+                buffer.append(contentsOf: "Failed: task \(outcome.id)\(task) \(outcome.status): \(outcome.message)".utf8)
+            }
+        case .jsonl:
+            var line = "{\"id\":\(outcome.id),\"task\":\(Self.quoted(outcome.name)),\"status\":\"\(outcome.status)\""
+            if outcome.status == .ok {
+                line += ",\"result\":" + String(decoding: outcome.payload, as: UTF8.self)
+            } else {
+                line += ",\"error\":" + Self.quoted(outcome.message)
+            }
+            if let worker = outcome.worker {
+                line += ",\"worker\":\(Self.quoted(worker.name)),\"host\":\(Self.quoted(worker.host)),\"pid\":\(worker.pid)"
+            }
+            line += ",\"run_us\":\(outcome.runMicroseconds)}"
+            buffer.append(contentsOf: line.utf8)
+        }
+        buffer.append(0x0A)
+        if buffer.count >= 1 << 16 || stdoutIsTerminal { flush() }
+    }
+
+    func flush() {
+        guard !buffer.isEmpty else { return }
+        if progressShown && stdoutIsTerminal { clearProgress() }
+        buffer.withUnsafeBytes { raw in
+            var offset = 0
+            while offset < raw.count {
+                let written = write(STDOUT_FILENO, raw.baseAddress! + offset, raw.count - offset)
+                if written < 0 {
+                    if errno == EINTR { continue }
+                    break
+                }
+                offset += written
+            }
+        }
+        buffer.removeAll(keepingCapacity: true)
+    }
+
+    func progress(_ progress: RunProgress) {
+        flush()
+        guard showProgress else { return }
+        let rate = progress.elapsedSeconds > 0 ? Double(progress.ended) / progress.elapsedSeconds : 0
+        var line = "\(progress.ended)/\(progress.submitted)\(progress.inputFinished ? "" : "+") done, "
+            + "\(progress.failed) failed, \(progress.inFlight) in flight, \(progress.workers) workers, "
+            + "\(Int(rate)) tasks/s"
+        if progress.inputFinished && rate > 0 {
+            let remaining = Double(progress.submitted - progress.ended) / rate
+            line += String(format: ", ETA %.0f s", remaining)
+        } else if progress.workers == 0 && progress.inFlight > 0 {
+            line += ", waiting for workers"
+        }
+        writeStderr("\r\u{1B}[K" + line)
+        progressShown = true
+    }
+
+    func clearProgress() {
+        guard progressShown else { return }
+        writeStderr("\r\u{1B}[K")
+        progressShown = false
+    }
+
+    private func writeStderr(_ text: String) {
+        var bytes = Array(text.utf8)
+        bytes.withUnsafeMutableBytes { _ = write(STDERR_FILENO, $0.baseAddress, $0.count) }
+    }
+
+    /// A JSON string result prints as its text (`3 * 3 = 9`); anything else as compact JSON.
+    static func humanForm(_ payload: [UInt8]) -> String {
+        if payload.first == UInt8(ascii: "\""),
+            let text = try? JSONSerialization.jsonObject(with: Data(payload), options: [.fragmentsAllowed]) as? String
+        {
+            return text
+        }
+        return String(decoding: payload, as: UTF8.self)
+    }
+
+    static func quoted(_ text: String) -> String {
+        guard let data = try? JSONSerialization.data(withJSONObject: text, options: [.fragmentsAllowed, .withoutEscapingSlashes])
+        else { return "\"\"" }
+        return String(decoding: data, as: UTF8.self)
+    }
+}

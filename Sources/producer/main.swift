@@ -1,0 +1,3 @@
+import WorkerPoolCLI
+
+ProducerCommand.main()

@@ -1,0 +1,4 @@
+import WorkerPool
+import WorkerPoolCLI
+
+WorkerCommand.main(registry: .builtin)
