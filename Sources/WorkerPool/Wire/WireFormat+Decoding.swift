@@ -35,12 +35,16 @@ extension WireFormat {
                 attempt = try reader.read(UInt16.self, "attempt")
                 let nameLength = try reader.read(UInt8.self, "task name length")
                 let payloadLength = try reader.read(UInt32.self, "payload length")
-                let name = try reader.readString(length: Int(nameLength), "task name")
+                let rawName = try reader.readBytes(Int(nameLength), "task name")
                 let payload = try reader.readBytes(Int(payloadLength), "task payload")
+                // The record's extent is known, so a bad name spoils only this record.
+                guard let name = String(validating: rawName.bindMemory(to: UInt8.self), as: UTF8.self) else {
+                    decoded.append(.malformed(id: id, attempt: attempt, error: .invalidUTF8(what: "task name")))
+                    continue
+                }
                 decoded.append(.task(TaskRecord(id: id, attempt: attempt, name: name, payload: Array(payload))))
             } catch {
                 decoded.append(.malformed(id: id, attempt: attempt, error: error))
-                if case .invalidUTF8 = error { continue }
                 return decoded
             }
         }

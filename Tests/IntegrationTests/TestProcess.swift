@@ -1,0 +1,141 @@
+import Foundation
+import Testing
+
+/// A real `producer` or `worker` process started by a test, with its stdout and stderr in
+/// files. `stop()` (called from `defer` in every test) ends it even when the test failed.
+final class TestProcess: @unchecked Sendable {
+    // @unchecked Sendable: `process` is only touched from the test's own task; the exit
+    // semaphore is thread-safe.
+    let process = Process()
+    let name: String
+    let stdoutURL: URL
+    let stderrURL: URL
+    private let exited = DispatchSemaphore(value: 0)
+
+    static let binDirectory: URL = {
+        if let path = ProcessInfo.processInfo.environment["WORKER_POOL_BIN"] {
+            return URL(fileURLWithPath: path)
+        }
+        // The test bundle is built beside the executables it depends on.
+        let candidates = [
+            Bundle.main.bundleURL, URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent(),
+            URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+                .deletingLastPathComponent().appendingPathComponent(".build/debug"),
+        ]
+        return candidates.first {
+            FileManager.default.isExecutableFile(atPath: $0.appendingPathComponent("producer").path)
+        } ?? candidates[2]
+    }()
+
+    init(_ executable: String, _ arguments: [String], in directory: URL, stdin: URL? = nil) throws {
+        name = executable
+        let tag = "\(executable)-\(UUID().uuidString.prefix(8))"
+        stdoutURL = directory.appendingPathComponent("\(tag).out")
+        stderrURL = directory.appendingPathComponent("\(tag).err")
+        _ = FileManager.default.createFile(atPath: stdoutURL.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: stderrURL.path, contents: nil)
+        process.executableURL = Self.binDirectory.appendingPathComponent(executable)
+        process.arguments = arguments
+        process.standardOutput = try FileHandle(forWritingTo: stdoutURL)
+        process.standardError = try FileHandle(forWritingTo: stderrURL)
+        process.standardInput = try stdin.map { try FileHandle(forReadingFrom: $0) } ?? FileHandle.nullDevice
+        let exited = self.exited
+        process.terminationHandler = { _ in exited.signal() }
+        try process.run()
+    }
+
+    var pid: Int32 { process.processIdentifier }
+    var stdout: String { (try? String(contentsOf: stdoutURL, encoding: .utf8)) ?? "" }
+    var stderr: String { (try? String(contentsOf: stderrURL, encoding: .utf8)) ?? "" }
+
+    /// Waits for the process to exit and returns its exit code; nil (and the process killed) on timeout.
+    func waitForExit(timeout: Double = 60) -> Int32? {
+        guard exited.wait(timeout: .now() + timeout) == .success else {
+            stop()
+            return nil
+        }
+        exited.signal()
+        return process.terminationStatus
+    }
+
+    /// Waits until stderr contains `text` (the process announces what it did there).
+    func waitForStderr(containing text: String, timeout: Double = 30) -> Bool {
+        let deadline = Date(timeIntervalSinceNow: timeout)
+        while Date() < deadline {
+            if stderr.contains(text) { return true }
+            if exited.wait(timeout: .now() + 0.02) == .success {
+                exited.signal()
+                return stderr.contains(text)
+            }
+        }
+        return false
+    }
+
+    /// Ends the process and its children if it is still running: SIGTERM, then SIGKILL.
+    func stop() {
+        guard process.isRunning else { return }
+        kill(pid, SIGTERM)
+        if exited.wait(timeout: .now() + 10) == .success {
+            exited.signal()
+            return
+        }
+        kill(pid, SIGKILL)
+        _ = exited.wait(timeout: .now() + 5)
+        exited.signal()
+    }
+}
+
+/// A fresh directory for one test's files and ipc endpoints, removed afterwards.
+func makeTemporaryDirectory() throws -> URL {
+    // ipc:// paths must stay short (108 bytes on Linux), so not under a long TMPDIR.
+    let url = URL(fileURLWithPath: "/tmp/zwp-\(UUID().uuidString.prefix(12))")
+    try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+    return url
+}
+
+/// Whether a process with this pid still exists (zombies included).
+func processExists(_ pid: Int32) -> Bool {
+    kill(pid, 0) == 0 || errno == EPERM
+}
+
+/// One line of `producer --output jsonl`.
+struct OutcomeLine: Decodable {
+    var id: UInt64
+    var task: String
+    var status: String
+    var result: JSONValue?
+    var error: String?
+    var worker: String?
+    var host: String?
+    var pid: Int32?
+}
+
+enum JSONValue: Decodable, Equatable {
+    case string(String), number(Double), bool(Bool), object([String: JSONValue]), array([JSONValue]), null
+
+    init(from decoder: Decoder) throws {
+        let container = try decoder.singleValueContainer()
+        if container.decodeNil() {
+            self = .null
+        } else if let value = try? container.decode(Bool.self) {
+            self = .bool(value)
+        } else if let value = try? container.decode(Double.self) {
+            self = .number(value)
+        } else if let value = try? container.decode(String.self) {
+            self = .string(value)
+        } else if let value = try? container.decode([JSONValue].self) {
+            self = .array(value)
+        } else {
+            self = .object(try container.decode([String: JSONValue].self))
+        }
+    }
+
+    subscript(key: String) -> JSONValue? {
+        if case .object(let fields) = self { return fields[key] }
+        return nil
+    }
+}
+
+func parseOutcomes(_ text: String) throws -> [OutcomeLine] {
+    try text.split(separator: "\n").map { try JSONDecoder().decode(OutcomeLine.self, from: Data($0.utf8)) }
+}

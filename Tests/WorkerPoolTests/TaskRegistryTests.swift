@@ -1,0 +1,123 @@
+import Logging
+import Testing
+
+@testable import WorkerPool
+
+@Suite("Task registry")
+struct TaskRegistryTests {
+    let registry = TaskRegistry.builtin
+
+    func run(_ name: String, _ json: String) -> TaskRegistry.Outcome {
+        let context = TaskContext(
+            workerName: "Worker-1", host: "test", events: PoolEvents(forward: { _ in }),
+            logger: Logger(label: "test"), attempt: 1, taskID: 1)
+        return registry.run(name: name, payload: Array(json.utf8), context: context)
+    }
+
+    @Test("multiply answers like the lecture's Task")
+    func multiply() {
+        let outcome = run("multiply", #"{"a": 3, "b": 3}"#)
+        #expect(outcome.status == .ok)
+        #expect(String(decoding: outcome.payload, as: UTF8.self) == #""3 * 3 = 9""#)
+    }
+
+    @Test("an unknown task name fails and lists the known ones")
+    func unknownTask() {
+        let outcome = run("divide", "{}")
+        #expect(outcome.status == .unknownTask)
+        #expect(String(decoding: outcome.payload, as: UTF8.self) == "unknown task 'divide'; this worker knows: multiply, primes, sleep, wait-event")
+    }
+
+    @Test("bad arguments name the field", arguments: [
+        (#"{"a": 3}"#, "bad arguments for 'multiply': missing field 'b'"),
+        (#"{"a": "x", "b": 1}"#, "bad arguments for 'multiply': field 'a' must be an integer"),
+        (#"[1, 2]"#, "bad arguments for 'multiply': expected"),
+        (#"{"a": 1, "#, "bad arguments for 'multiply': not valid JSON"),
+    ])
+    func badArguments(json: String, message: String) {
+        let outcome = run("multiply", json)
+        #expect(outcome.status == .badArguments)
+        #expect(String(decoding: outcome.payload, as: UTF8.self).hasPrefix(message))
+    }
+
+    @Test("a handler's TaskError becomes a failure with its message")
+    func handlerError() {
+        let outcome = run("multiply", #"{"a": 9223372036854775807, "b": 2}"#)
+        #expect(outcome.status == .failed)
+        #expect(String(decoding: outcome.payload, as: UTF8.self).contains("overflows"))
+    }
+
+    @Test("primes counts correctly")
+    func primes() {
+        #expect(TaskRegistry.countPrimes(below: 100) == 25)
+        #expect(TaskRegistry.countPrimes(below: 2) == 0)
+        #expect(TaskRegistry.countPrimes(below: 3) == 1)
+    }
+
+    @Test("wait-event with a timeout returns false when the event is unset, true once set")
+    func waitEvent() {
+        let unset = run("wait-event", #"{"event": "go", "timeout": 0.05}"#)
+        #expect(String(decoding: unset.payload, as: UTF8.self).contains(#""is_set":false"#))
+    }
+
+    @Test("a custom task registers in a line and runs")
+    func customTask() {
+        var registry = TaskRegistry()
+        registry.register("greet") { (name: String, _) in "hello, \(name)" }
+        let context = TaskContext(
+            workerName: "Worker-1", host: "test", events: PoolEvents(forward: { _ in }),
+            logger: Logger(label: "test"), attempt: 1, taskID: 1)
+        let outcome = registry.run(name: "greet", payload: Array(#""Dan""#.utf8), context: context)
+        #expect(String(decoding: outcome.payload, as: UTF8.self) == #""hello, Dan""#)
+    }
+}
+
+@Suite("Events")
+struct EventTests {
+    @Test("wait blocks until another thread sets the event")
+    func waitUntilSet() async throws {
+        let events = PoolEvents(forward: { _ in })
+        #expect(!events.isSet("go"))
+        #expect(!events.wait("go", timeout: 0.01))
+        let waiter = Task.detached { events.wait("go", timeout: 10) }
+        events.set("go")
+        #expect(await waiter.value)
+        events.clear("go")
+        #expect(!events.isSet("go"))
+    }
+
+    @Test("an older snapshot does not undo a newer one")
+    func snapshotOrder() {
+        let table = EventTable()
+        #expect(table.adopt(EventSnapshot(sequence: 5, shutdown: false, setEvents: ["a"])))
+        #expect(!table.adopt(EventSnapshot(sequence: 4, shutdown: false, setEvents: [])))
+        #expect(table.isSet("a"))
+    }
+}
+
+@Suite("Task input")
+struct TaskInputTests {
+    @Test("JSON lines become tasks; garbage lines become explicit failures", arguments: [
+        (#"{"task": "multiply", "args": {"a": 3, "b": 3}}"#, true),
+        (#"{"task": "sleep"}"#, true),
+        (#"not json"#, false),
+        (#"[1, 2]"#, false),
+        (#"{"args": {}}"#, false),
+        (#"{"task": 5}"#, false),
+    ])
+    func parse(line: String, valid: Bool) {
+        let item = TaskSource.parseTaskLine(ArraySlice(line.utf8), lineNumber: 1)
+        if case .task = item { #expect(valid) } else { #expect(!valid) }
+    }
+
+    @Test("args are passed through as JSON")
+    func argsPassThrough() throws {
+        let item = TaskSource.parseTaskLine(ArraySlice(#"{"task": "multiply", "args": {"a": 3}}"#.utf8), lineNumber: 1)
+        guard case .task(let name, let payload) = item else {
+            Issue.record("not a task: \(item)")
+            return
+        }
+        #expect(name == "multiply")
+        #expect(String(decoding: payload, as: UTF8.self) == #"{"a":3}"#)
+    }
+}
