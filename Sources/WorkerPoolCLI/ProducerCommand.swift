@@ -135,7 +135,8 @@ public struct ProducerCommand: ParsableCommand {
         } catch let error as ZeroMQError {
             var hint = ""
             if error.code == .addressInUse {
-                hint = "; is another producer running? Pick other endpoints with --tasks/--results/--events or --ipc DIR"
+                hint =
+                    "; is another producer running? Pick other endpoints with --tasks/--results/--events or --ipc DIR"
             }
             logger.critical("cannot start: \(error)\(hint)")
             if let child = localWorkerProcess { stopLocalWorkers(child, logger: logger) }
@@ -150,7 +151,9 @@ public struct ProducerCommand: ParsableCommand {
             summary.wallSeconds, summary.tasksPerSecond)
         var text = line
         if !summary.perWorker.isEmpty {
-            text += " | " + summary.perWorker.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value)" }
+            text +=
+                " | "
+                + summary.perWorker.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value)" }
                 .joined(separator: ", ")
         }
         if summary.rejectedMessages > 0 { text += " | \(summary.rejectedMessages) malformed messages rejected" }

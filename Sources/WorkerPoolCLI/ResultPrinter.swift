@@ -28,7 +28,8 @@ final class ResultPrinter {
                 buffer.append(contentsOf: Self.humanForm(outcome.payload).utf8)
             } else {
                 let task = outcome.name.isEmpty ? "" : " (\(outcome.name))"
-                buffer.append(contentsOf: "Failed: task \(outcome.id)\(task) \(outcome.status): \(outcome.message)".utf8)
+                buffer.append(
+                    contentsOf: "Failed: task \(outcome.id)\(task) \(outcome.status): \(outcome.message)".utf8)
             }
         case .jsonl:
             var line = "{\"id\":\(outcome.id),\"task\":\(Self.quoted(outcome.name)),\"status\":\"\(outcome.status)\""
@@ -38,7 +39,8 @@ final class ResultPrinter {
                 line += ",\"error\":" + Self.quoted(outcome.message)
             }
             if let worker = outcome.worker {
-                line += ",\"worker\":\(Self.quoted(worker.name)),\"host\":\(Self.quoted(worker.host)),\"pid\":\(worker.pid)"
+                line +=
+                    ",\"worker\":\(Self.quoted(worker.name)),\"host\":\(Self.quoted(worker.host)),\"pid\":\(worker.pid)"
             }
             line += ",\"run_us\":\(outcome.runMicroseconds)}"
             buffer.append(contentsOf: line.utf8)
@@ -68,7 +70,8 @@ final class ResultPrinter {
         flush()
         guard showProgress else { return }
         let rate = progress.elapsedSeconds > 0 ? Double(progress.ended) / progress.elapsedSeconds : 0
-        var line = "\(progress.ended)/\(progress.submitted)\(progress.inputFinished ? "" : "+") done, "
+        var line =
+            "\(progress.ended)/\(progress.submitted)\(progress.inputFinished ? "" : "+") done, "
             + "\(progress.failed) failed, \(progress.inFlight) in flight, \(progress.workers) workers, "
             + "\(Int(rate)) tasks/s"
         if progress.inputFinished && rate > 0 {
@@ -103,7 +106,9 @@ final class ResultPrinter {
     }
 
     static func quoted(_ text: String) -> String {
-        guard let data = try? JSONSerialization.data(withJSONObject: text, options: [.fragmentsAllowed, .withoutEscapingSlashes])
+        guard
+            let data = try? JSONSerialization.data(
+                withJSONObject: text, options: [.fragmentsAllowed, .withoutEscapingSlashes])
         else { return "\"\"" }
         return String(decoding: data, as: UTF8.self)
     }

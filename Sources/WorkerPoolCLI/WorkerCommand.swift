@@ -76,10 +76,11 @@ public struct WorkerCommand: ParsableCommand {
         logger.info("starting \(processes) worker processes with \(threads) threads each, producer at \(resolved)")
         let host = hostName ?? currentHostName()
         let ownPid = getpid()
-        let common = endpoints.arguments(for: resolved) + [
-            "--threads", "\(threads)", "--host-name", host, "--max-message-size", "\(maxMessageSize)",
-            "--log-level", logLevel.rawValue, "--parent-pid", "\(ownPid)",
-        ]
+        let common =
+            endpoints.arguments(for: resolved) + [
+                "--threads", "\(threads)", "--host-name", host, "--max-message-size", "\(maxMessageSize)",
+                "--log-level", logLevel.rawValue, "--parent-pid", "\(ownPid)",
+            ]
         let supervisor = Supervisor(
             processes: processes, executable: ChildProcess.currentExecutable, logger: logger
         ) { index in
@@ -110,7 +111,9 @@ public struct WorkerCommand: ParsableCommand {
         }
         let report = try node.run()
         withExtendedLifetime(signals) {}
-        logger.debug("\(report.tasksDone) tasks done, \(report.tasksFailed) failed, \(report.malformedMessages) malformed messages")
+        logger.debug(
+            "\(report.tasksDone) tasks done, \(report.tasksFailed) failed, \(report.malformedMessages) malformed messages"
+        )
         logger.info("process shutting down")
         logger.info("process exiting with exitcode 0")
         return 0

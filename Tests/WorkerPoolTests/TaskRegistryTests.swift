@@ -25,15 +25,19 @@ struct TaskRegistryTests {
     func unknownTask() {
         let outcome = run("divide", "{}")
         #expect(outcome.status == .unknownTask)
-        #expect(String(decoding: outcome.payload, as: UTF8.self) == "unknown task 'divide'; this worker knows: multiply, primes, sleep, wait-event")
+        #expect(
+            String(decoding: outcome.payload, as: UTF8.self)
+                == "unknown task 'divide'; this worker knows: multiply, primes, sleep, wait-event")
     }
 
-    @Test("bad arguments name the field", arguments: [
-        (#"{"a": 3}"#, "bad arguments for 'multiply': missing field 'b'"),
-        (#"{"a": "x", "b": 1}"#, "bad arguments for 'multiply': field 'a' must be an integer"),
-        (#"[1, 2]"#, "bad arguments for 'multiply': expected"),
-        (#"{"a": 1, "#, "bad arguments for 'multiply': not valid JSON"),
-    ])
+    @Test(
+        "bad arguments name the field",
+        arguments: [
+            (#"{"a": 3}"#, "bad arguments for 'multiply': missing field 'b'"),
+            (#"{"a": "x", "b": 1}"#, "bad arguments for 'multiply': field 'a' must be an integer"),
+            (#"[1, 2]"#, "bad arguments for 'multiply': expected"),
+            (#"{"a": 1, "#, "bad arguments for 'multiply': not valid JSON"),
+        ])
     func badArguments(json: String, message: String) {
         let outcome = run("multiply", json)
         #expect(outcome.status == .badArguments)
@@ -97,14 +101,16 @@ struct EventTests {
 
 @Suite("Task input")
 struct TaskInputTests {
-    @Test("JSON lines become tasks; garbage lines become explicit failures", arguments: [
-        (#"{"task": "multiply", "args": {"a": 3, "b": 3}}"#, true),
-        (#"{"task": "sleep"}"#, true),
-        (#"not json"#, false),
-        (#"[1, 2]"#, false),
-        (#"{"args": {}}"#, false),
-        (#"{"task": 5}"#, false),
-    ])
+    @Test(
+        "JSON lines become tasks; garbage lines become explicit failures",
+        arguments: [
+            (#"{"task": "multiply", "args": {"a": 3, "b": 3}}"#, true),
+            (#"{"task": "sleep"}"#, true),
+            (#"not json"#, false),
+            (#"[1, 2]"#, false),
+            (#"{"args": {}}"#, false),
+            (#"{"task": 5}"#, false),
+        ])
     func parse(line: String, valid: Bool) {
         let item = TaskSource.parseTaskLine(ArraySlice(line.utf8), lineNumber: 1)
         if case .task = item { #expect(valid) } else { #expect(!valid) }

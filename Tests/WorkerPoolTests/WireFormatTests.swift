@@ -28,14 +28,17 @@ struct WireFormatTests {
             ResultRecord(id: 9, attempt: 1, status: .ok, runMicroseconds: 12, payload: Array("\"9\"".utf8)),
             ResultRecord(id: 10, attempt: 2, status: .unknownTask, payload: Array("unknown task".utf8)),
         ]
-        #expect(try WireFormat.decodeWorkerMessage(WireFormat.encode(results, sender: 42)) == .results(sender: 42, results))
+        #expect(
+            try WireFormat.decodeWorkerMessage(WireFormat.encode(results, sender: 42)) == .results(sender: 42, results))
         let hello = WorkerHello(pid: 123, threads: 4, name: "Worker-1", host: "node-a")
         #expect(try WireFormat.decodeWorkerMessage(WireFormat.encode(hello, sender: 5)) == .hello(sender: 5, hello))
         let goodbye = WorkerGoodbye(resultsSent: 77)
-        #expect(try WireFormat.decodeWorkerMessage(WireFormat.encode(goodbye, sender: 5)) == .goodbye(sender: 5, goodbye))
+        #expect(
+            try WireFormat.decodeWorkerMessage(WireFormat.encode(goodbye, sender: 5)) == .goodbye(sender: 5, goodbye))
         let request = EventRequest(.clear, "go")
         #expect(
-            try WireFormat.decodeWorkerMessage(WireFormat.encode(request, sender: 5)) == .eventRequests(sender: 5, [request]))
+            try WireFormat.decodeWorkerMessage(WireFormat.encode(request, sender: 5))
+                == .eventRequests(sender: 5, [request]))
     }
 
     @Test("broadcasts round-trip")
@@ -45,15 +48,17 @@ struct WireFormatTests {
         #expect(try WireFormat.decodeBroadcast(WireFormat.encode(releasedWorkers: [1, 2])) == .released([1, 2]))
     }
 
-    @Test("hostile input is a typed error, never a crash", arguments: [
-        ([], WireError.emptyMessage),
-        ([2, 1, 0, 0, 0, 0, 0, 0], .unsupportedVersion(2)),
-        ([1, 99, 0, 0, 0, 0, 0, 0], .unknownKind(99)),
-        ([1, 1, 0], .truncated(what: "record count", needed: 2, available: 1)),
-        ([1, 2, 1, 0, 0, 0, 0, 0, 1, 2, 3], .truncated(what: "task id", needed: 8, available: 3)),
-        ([1, 2, 0, 0, 0, 0, 0, 0, 9], .trailingBytes(1)),
-        ([1, 1, 0, 0, 0, 0, 0, 0], .unexpectedKind(.tasks, socket: "results")),
-    ] as [([UInt8], WireError)])
+    @Test(
+        "hostile input is a typed error, never a crash",
+        arguments: [
+            ([], WireError.emptyMessage),
+            ([2, 1, 0, 0, 0, 0, 0, 0], .unsupportedVersion(2)),
+            ([1, 99, 0, 0, 0, 0, 0, 0], .unknownKind(99)),
+            ([1, 1, 0], .truncated(what: "record count", needed: 2, available: 1)),
+            ([1, 2, 1, 0, 0, 0, 0, 0, 1, 2, 3], .truncated(what: "task id", needed: 8, available: 3)),
+            ([1, 2, 0, 0, 0, 0, 0, 0, 9], .trailingBytes(1)),
+            ([1, 1, 0, 0, 0, 0, 0, 0], .unexpectedKind(.tasks, socket: "results")),
+        ] as [([UInt8], WireError)])
     func hostileWorkerMessages(bytes: [UInt8], expected: WireError) {
         #expect(throws: expected) { try WireFormat.decodeWorkerMessage(bytes) }
     }
@@ -82,7 +87,9 @@ struct WireFormatTests {
     func truncatedTask() throws {
         let bytes = WireFormat.encode([TaskRecord(id: 8, name: "multiply", payload: Array("{\"a\":1}".utf8))])
         let decoded = try WireFormat.decodeTasks(Array(bytes.dropLast(3)))
-        #expect(decoded == [.malformed(id: 8, attempt: 1, error: .truncated(what: "task payload", needed: 7, available: 4))])
+        #expect(
+            decoded == [.malformed(id: 8, attempt: 1, error: .truncated(what: "task payload", needed: 7, available: 4))]
+        )
     }
 
     @Test("random bytes never crash the decoders")

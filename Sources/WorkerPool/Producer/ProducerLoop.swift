@@ -79,14 +79,19 @@ struct ProducerLoop {
             case .invalid(let reason):
                 submitted += 1
                 logger.warning("task \(entry.id): \(reason)")
-                end(TaskOutcome(id: entry.id, name: "", status: .badInput, payload: Array(reason.utf8), runMicroseconds: 0))
+                end(
+                    TaskOutcome(
+                        id: entry.id, name: "", status: .badInput, payload: Array(reason.utf8), runMicroseconds: 0))
             case .task(let name, let payload):
                 let record = TaskRecord(id: entry.id, name: name, payload: payload)
                 if record.encodedSize + WireFormat.headerSize > limit {
                     submitted += 1
                     let reason = "task of \(record.encodedSize) bytes exceeds the message limit of \(limit)"
                     logger.warning("task \(entry.id): \(reason)")
-                    end(TaskOutcome(id: entry.id, name: name, status: .tooLarge, payload: Array(reason.utf8), runMicroseconds: 0))
+                    end(
+                        TaskOutcome(
+                            id: entry.id, name: name, status: .tooLarge, payload: Array(reason.utf8), runMicroseconds: 0
+                        ))
                     continue
                 }
                 if writer.count > 0 && writer.byteCount + record.encodedSize > limit {
@@ -149,7 +154,8 @@ struct ProducerLoop {
         case .goodbye(let sender, let goodbye):
             var worker = workers[sender] ?? KnownWorker(lastSeen: now)
             if worker.goodbyeAfter == nil {
-                logger.debug("\(worker.info?.name ?? "worker \(sender)") is leaving after \(goodbye.resultsSent) results")
+                logger.debug(
+                    "\(worker.info?.name ?? "worker \(sender)") is leaving after \(goodbye.resultsSent) results")
             }
             worker.goodbyeAfter = goodbye.resultsSent
             worker.lastSeen = now
@@ -182,9 +188,9 @@ struct ProducerLoop {
         releasable.append(id)
     }
 
-    /// Workers heard from recently (hello every second) that have not been released.
+    /// Introduced workers heard from recently (hello every second) that have not been released.
     func liveWorkersNotReleased(now: ContinuousClock.Instant) -> [String] {
-        workers.filter { !$0.value.released && now - $0.value.lastSeen < .seconds(3) }
+        workers.filter { $0.value.info != nil && !$0.value.released && now - $0.value.lastSeen < .seconds(3) }
             .map { $0.value.info.map { "\($0.name)@\($0.host)" } ?? "worker \($0.key)" }
             .sorted()
     }

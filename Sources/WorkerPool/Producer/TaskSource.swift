@@ -76,7 +76,8 @@ public struct TaskSource: Sendable {
             return .invalid(reason: "line \(lineNumber) is not valid JSON")
         }
         guard let fields = object as? [String: Any] else {
-            return .invalid(reason: "line \(lineNumber) must be a JSON object like {\"task\": \"multiply\", \"args\": {...}}")
+            return .invalid(
+                reason: "line \(lineNumber) must be a JSON object like {\"task\": \"multiply\", \"args\": {...}}")
         }
         guard let name = fields["task"] as? String, !name.isEmpty else {
             return .invalid(reason: "line \(lineNumber) has no \"task\" name (a non-empty string)")

@@ -26,7 +26,8 @@ extension TaskRegistry {
             let waited = started.duration(to: .now)
             return WaitEventOutput(
                 event: input.event, isSet: isSet,
-                waitedSeconds: Double(waited.components.seconds) + Double(waited.components.attoseconds) / 1e18)
+                waitedSeconds: (Double(waited.components.seconds) + Double(waited.components.attoseconds) / 1e18)
+                    .rounded(toPlaces: 3))
         }
         return registry
     }
@@ -86,5 +87,12 @@ extension TaskRegistry {
             candidate += 2
         }
         return count
+    }
+}
+
+extension Double {
+    fileprivate func rounded(toPlaces places: Int) -> Double {
+        let scale = pow(10, Double(places))
+        return (self * scale).rounded() / scale
     }
 }

@@ -49,7 +49,9 @@ public struct TaskRegistry: Sendable {
             }
             do {
                 let output = try body(input, context)
-                return Outcome(status: .ok, payload: Array(try JSONEncoder().encode(output)))
+                let encoder = JSONEncoder()
+                encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+                return Outcome(status: .ok, payload: Array(try encoder.encode(output)))
             } catch let error as TaskError {
                 return Outcome(status: .failed, payload: Array(error.message.utf8))
             } catch {

@@ -89,7 +89,8 @@ public struct TaskRecord: Sendable, Equatable {
         self.payload = payload
     }
 
-    static let fixedSize = 8 + 2 + 1 + 4
+    /// Bytes of a task record before its name and payload.
+    public static let fixedSize = 8 + 2 + 1 + 4
     var encodedSize: Int { Self.fixedSize + name.utf8.count + payload.count }
 }
 
@@ -141,7 +142,8 @@ public struct ResultRecord: Sendable, Equatable {
         self.payload = payload
     }
 
-    static let fixedSize = 8 + 2 + 1 + 4 + 4
+    /// Bytes of a result record before its payload.
+    public static let fixedSize = 8 + 2 + 1 + 4 + 4
     var encodedSize: Int { Self.fixedSize + payload.count }
 
     /// The payload read as an error message (for any status but `.ok`).

@@ -57,7 +57,8 @@ public final class Supervisor: Sendable {
                 restarts[index] += 1
                 let backoff = min(0.1 * pow(2, Double(min(restarts[index] - 1, 6))), 5)
                 logger.error(
-                    "\(name) (pid \(child.pid)) died with \(status); restarting in \(String(format: "%.1f", backoff)) s")
+                    "\(name) (pid \(child.pid)) died with \(status); restarting in \(String(format: "%.1f", backoff)) s"
+                )
                 if stopSemaphore.wait(timeout: .now() + backoff) == .success {
                     stopSemaphore.signal()
                     continue

@@ -275,7 +275,8 @@ public final class WorkerNode: Sendable {
                 }
                 let decoded: [DecodedTask]
                 do {
-                    decoded = try message.withUnsafeBytes { bytes throws(WireError) in try WireFormat.decodeTasks(bytes) }
+                    decoded = try message.withUnsafeBytes { bytes throws(WireError) in try WireFormat.decodeTasks(bytes)
+                    }
                 } catch {
                     counters.malformed.add(1, ordering: .relaxed)
                     logger.warning("dropped a bad task message: \(error)")
@@ -328,7 +329,8 @@ public final class WorkerNode: Sendable {
         let limit = configuration.maxMessageSize - WireFormat.headerSize - ResultRecord.fixedSize
         if result.payload.count > limit {
             result.status = .tooLarge
-            result.payload = Array("result of \(outcome.payload.count) bytes exceeds the message limit of \(limit)".utf8)
+            result.payload = Array(
+                "result of \(outcome.payload.count) bytes exceeds the message limit of \(limit)".utf8)
         }
         if result.status != .ok {
             logger.info("task \(record.id) (\(record.name)) \(result.status): \(result.message)")
