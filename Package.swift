@@ -39,11 +39,13 @@ let package = Package(
         ),
         .executableTarget(name: "producer", dependencies: ["WorkerPoolCLI"]),
         .executableTarget(name: "worker", dependencies: ["WorkerPoolCLI"]),
+        .executableTarget(
+            name: "custom-worker", dependencies: ["WorkerPool", "WorkerPoolCLI"], path: "Examples/CustomWorker"),
         .testTarget(name: "ZeroMQTests", dependencies: ["ZeroMQ"]),
         .testTarget(name: "WorkerPoolTests", dependencies: ["WorkerPool"]),
         .testTarget(
             name: "IntegrationTests",
-            dependencies: ["ZeroMQ", "WorkerPool", "producer", "worker"]
+            dependencies: ["ZeroMQ", "WorkerPool", "producer", "worker", "custom-worker"]
         ),
     ]
 )

@@ -157,3 +157,32 @@ struct PoolIntegrationTests {
         #expect(outcomes[1]?.worker != outcomes[2]?.worker, "the two waits ran in parallel on both workers")
     }
 }
+
+@Suite("Custom worker binary", .timeLimit(.minutes(2)))
+struct CustomWorkerTests {
+    @Test("the README's custom worker runs its own tasks and the built-in ones")
+    func customTasks() throws {
+        let directory = try makeTemporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let input = directory.appendingPathComponent("tasks.jsonl")
+        try """
+        {"task": "greet", "args": "Fancy Dan"}
+        {"task": "resize", "args": {"path": "a.png", "width": 0}}
+        {"task": "multiply", "args": {"a": 4, "b": 5}}
+
+        """.write(to: input, atomically: true, encoding: .utf8)
+        let producer = try TestProcess(
+            "producer",
+            [
+                "--ipc", directory.path, "--input", input.path, "--output", "jsonl", "--local-workers", "1",
+                "--worker-path", TestProcess.binDirectory.appendingPathComponent("custom-worker").path,
+            ], in: directory)
+        defer { producer.stop() }
+        #expect(producer.waitForExit() == 1, "\(producer.stderr)")
+        let outcomes = Dictionary(uniqueKeysWithValues: try parseOutcomes(producer.stdout).map { ($0.id, $0) })
+        #expect(outcomes[1]?.result == .string("hello, Fancy Dan"))
+        #expect(outcomes[2]?.status == "failed")
+        #expect(outcomes[2]?.error == "width must be positive")
+        #expect(outcomes[3]?.result == .string("4 * 5 = 20"))
+    }
+}
