@@ -2,7 +2,7 @@ import Foundation
 
 /// The lecture's tasks and a few for measuring.
 extension TaskRegistry {
-    /// `multiply`, `sleep`, `primes` and `wait-event`.
+    /// `multiply`, `sleep`, `primes`, `wait-event` and `set-event`.
     public static var builtin: TaskRegistry {
         var registry = TaskRegistry()
         registry.register("multiply", describe: { (input: Multiply) in "\(input.a) * \(input.b)" }) { input, _ in
@@ -29,7 +29,25 @@ extension TaskRegistry {
                 waitedSeconds: (Double(waited.components.seconds) + Double(waited.components.attoseconds) / 1e18)
                     .rounded(toPlaces: 3))
         }
+        registry.register("set-event", describe: { (input: SetEvent) in "set event '\(input.event)'" }) {
+            input, context in
+            guard !input.event.isEmpty, input.event.utf8.count <= WireFormat.maxNameLength else {
+                throw TaskError("event names are 1-\(WireFormat.maxNameLength) bytes")
+            }
+            if input.clear == true {
+                context.events.clear(input.event)
+                return "cleared \(input.event)"
+            }
+            context.events.set(input.event)
+            return "set \(input.event)"
+        }
         return registry
+    }
+
+    struct SetEvent: Codable, Sendable {
+        var event: String
+        /// Clear instead of set.
+        var clear: Bool?
     }
 
     struct Multiply: Codable, Sendable {

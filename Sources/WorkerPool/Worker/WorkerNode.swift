@@ -82,12 +82,14 @@ public final class WorkerNode: Sendable {
         let subscriber = try Socket(context, .sub)
         try subscriber.setMaxMessageSize(Int64(configuration.maxMessageSize))
         try subscriber.setReconnect(intervalMilliseconds: 100, maximumMilliseconds: 2_000)
+        try subscriber.setHeartbeat(intervalMilliseconds: 1_000, timeoutMilliseconds: 5_000)
         try subscriber.subscribe()
         try subscriber.connect(configuration.endpoints.events)
 
         let control = try Socket(context, .push)
         try control.setLinger(milliseconds: Int32(configuration.goodbyeTimeoutMilliseconds))
         try control.setReconnect(intervalMilliseconds: 100, maximumMilliseconds: 2_000)
+        try control.setHeartbeat(intervalMilliseconds: 1_000, timeoutMilliseconds: 5_000)
         try control.connect(configuration.endpoints.results)
 
         let hello = WireFormat.encode(
@@ -187,6 +189,9 @@ public final class WorkerNode: Sendable {
             // With no results in transit there is nothing to confirm.
             if resultsSent == 0 { break }
         }
+        // Released: everything arrived, nothing is left to deliver. Otherwise the producer may be
+        // gone; give the goodbye a moment to leave rather than the full linger.
+        try control.setLinger(milliseconds: released ? 0 : 200)
         return WorkerReport(
             tasksDone: counters.done.load(ordering: .relaxed), tasksFailed: counters.failed.load(ordering: .relaxed),
             malformedMessages: counters.malformed.load(ordering: .relaxed), released: released)
@@ -216,6 +221,7 @@ public final class WorkerNode: Sendable {
         try tasks.setReceiveHighWaterMark(configuration.receiveHighWaterMark)
         try tasks.setMaxMessageSize(Int64(configuration.maxMessageSize))
         try tasks.setReconnect(intervalMilliseconds: 100, maximumMilliseconds: 2_000)
+        try tasks.setHeartbeat(intervalMilliseconds: 1_000, timeoutMilliseconds: 5_000)
         let monitorEndpoint = "inproc://task-socket-\(index)"
         try tasks.startMonitor(monitorEndpoint, events: .handshakeSucceeded)
         let monitor = try SocketMonitor(context, endpoint: monitorEndpoint)
@@ -227,6 +233,7 @@ public final class WorkerNode: Sendable {
         let results = try Socket(context, .push)
         try results.setLinger(milliseconds: Int32(configuration.goodbyeTimeoutMilliseconds))
         try results.setReconnect(intervalMilliseconds: 100, maximumMilliseconds: 2_000)
+        try results.setHeartbeat(intervalMilliseconds: 1_000, timeoutMilliseconds: 5_000)
         try results.connect(configuration.endpoints.results)
 
         var poller = Poller()
