@@ -43,8 +43,29 @@ public struct ProducerCommand: ParsableCommand {
     @Option(help: "The worker binary for --local-workers (default: beside this one).")
     var workerPath: String?
 
-    @Option(help: "Tasks in flight at once across all workers.")
-    var window: Int = 4_000
+    @Option(help: "Most tasks held in memory at once (in flight or waiting to be sent again).")
+    var window: Int = 100_000
+
+    @Option(help: "Keep each worker thread this many milliseconds of work ahead (sets its window).")
+    var prefetchMs: Double = 5
+
+    @Option(help: "Most tasks one worker thread may hold.")
+    var maxPerThread: Int = 1_000
+
+    @Option(help: "Fail a task after its worker process died (or overran the time limit) this many times.")
+    var maxAttempts: Int = 3
+
+    @Option(help: "Seconds a task may run before its worker process is killed (0: no limit). Per task: \"time_limit\".")
+    var timeLimit: Double = 0
+
+    @Option(help: "Send a task again when its worker thread has not acknowledged it within this many seconds.")
+    var ackTimeout: Double = 10
+
+    @Option(help: "A worker silent for this many seconds is presumed dead and its tasks are sent again.")
+    var workerTimeout: Double = 3
+
+    @Option(help: "Record finished tasks in this file; rerun with the same input and journal to resume.")
+    var journal: String?
 
     @Option(help: "Tasks per message.")
     var batch: Int = 1
@@ -73,6 +94,15 @@ public struct ProducerCommand: ParsableCommand {
     public mutating func validate() throws {
         guard localWorkers >= 0 else { throw ValidationError("--local-workers cannot be negative") }
         guard window >= 1 else { throw ValidationError("--window must be at least 1") }
+        guard maxPerThread >= 1 else { throw ValidationError("--max-per-thread must be at least 1") }
+        guard prefetchMs >= 0 else { throw ValidationError("--prefetch-ms cannot be negative") }
+        guard (1...1000).contains(maxAttempts) else { throw ValidationError("--max-attempts must be 1-1000") }
+        guard timeLimit >= 0, timeLimit < 4_000_000 else {
+            throw ValidationError("--time-limit must be 0 or more seconds")
+        }
+        guard ackTimeout > 0, workerTimeout > 0 else {
+            throw ValidationError("--ack-timeout and --worker-timeout must be positive")
+        }
         guard (1...Int(UInt16.max)).contains(batch) else { throw ValidationError("--batch must be 1-65535") }
         guard maxMessageSize >= 1024 else { throw ValidationError("--max-message-size must be at least 1024") }
         if let generate, generate < 0 { throw ValidationError("--generate cannot be negative") }
@@ -97,6 +127,13 @@ public struct ProducerCommand: ParsableCommand {
         var configuration = ProducerConfiguration()
         configuration.endpoints = endpoints.resolve(default: .defaultBind)
         configuration.window = window
+        configuration.prefetchMicroseconds = prefetchMs * 1000
+        configuration.maxTasksPerThread = maxPerThread
+        configuration.maxAttempts = UInt16(maxAttempts)
+        configuration.defaultTimeLimitMilliseconds = UInt32((timeLimit * 1000).rounded(.up))
+        configuration.ackTimeoutMilliseconds = Int(ackTimeout * 1000)
+        configuration.workerTimeoutMilliseconds = Int(workerTimeout * 1000)
+        configuration.journalPath = journal
         configuration.batchSize = batch
         configuration.maxMessageSize = maxMessageSize
         configuration.shutdownWorkersAtEnd = !keepWorkers
@@ -112,7 +149,11 @@ public struct ProducerCommand: ParsableCommand {
             logger.warning("received signal \(number); no more tasks will be sent")
             producer.cancel()
         }
-        defer { withExtendedLifetime(signals) {} }
+        signal(SIGUSR1, SIG_IGN)
+        let summarySignal = DispatchSource.makeSignalSource(signal: SIGUSR1, queue: .global())
+        summarySignal.setEventHandler { producer.reportWorkers() }
+        summarySignal.resume()
+        defer { withExtendedLifetime((signals, summarySignal)) {} }
 
         for spec in setEvents {
             guard let (name, delay) = Self.parseEvent(spec) else { continue }
@@ -131,7 +172,11 @@ public struct ProducerCommand: ParsableCommand {
                     localWorkerProcess = try startLocalWorkers(endpoints: bound, logger: logger)
                 },
                 onResult: printer.print,
-                onProgress: printer.progress)
+                onProgress: printer.progress,
+                onWorkers: { workers in
+                    printer.clearProgress()
+                    FileHandle.standardError.write(Data(Self.workerTable(workers).utf8))
+                })
         } catch let error as ZeroMQError {
             var hint = ""
             if error.code == .addressInUse {
@@ -157,8 +202,30 @@ public struct ProducerCommand: ParsableCommand {
                 .joined(separator: ", ")
         }
         if summary.rejectedMessages > 0 { text += " | \(summary.rejectedMessages) malformed messages rejected" }
-        FileHandle.standardError.write(Data((text + "\n").utf8))
+        if summary.redeliveries > 0 {
+            text += String(
+                format: " | %llu sent again (worst delay %.2f s)", summary.redeliveries, summary.worstRedeliverySeconds)
+        }
+        if summary.resumed > 0 { text += " | \(summary.resumed) already done (journal)" }
+        FileHandle.standardError.write(Data((Self.workerTable(summary.workers) + text + "\n").utf8))
         if summary.failed > 0 { throw ExitCode(1) }
+    }
+
+    /// The per-worker summary: name, host, pid, tasks done and failed, restarts, state.
+    static func workerTable(_ workers: [WorkerSummary]) -> String {
+        guard !workers.isEmpty else { return "" }
+        func column(_ value: Any, _ width: Int) -> String {
+            let text = "\(value)"
+            return text.count >= width ? text + " " : text + String(repeating: " ", count: width - text.count)
+        }
+        var text = column("worker", 11) + column("host", 21) + column("pid", 9) + column("done", 9)
+        text += column("failed", 8) + column("restarts", 10) + "state\n"
+        for worker in workers {
+            text += column(worker.name, 11) + column(worker.host.prefix(20), 21) + column(worker.pid, 9)
+            text += column(worker.tasksDone, 9) + column(worker.tasksFailed, 8) + column(worker.restarts, 10)
+            text += worker.state + "\n"
+        }
+        return text
     }
 
     private func makeSource(logger: Logger) throws -> TaskSource {

@@ -32,18 +32,7 @@ final class ResultPrinter {
                     contentsOf: "Failed: task \(outcome.id)\(task) \(outcome.status): \(outcome.message)".utf8)
             }
         case .jsonl:
-            var line = "{\"id\":\(outcome.id),\"task\":\(Self.quoted(outcome.name)),\"status\":\"\(outcome.status)\""
-            if outcome.status == .ok {
-                line += ",\"result\":" + String(decoding: outcome.payload, as: UTF8.self)
-            } else {
-                line += ",\"error\":" + Self.quoted(outcome.message)
-            }
-            if let worker = outcome.worker {
-                line +=
-                    ",\"worker\":\(Self.quoted(worker.name)),\"host\":\(Self.quoted(worker.host)),\"pid\":\(worker.pid)"
-            }
-            line += ",\"run_us\":\(outcome.runMicroseconds)}"
-            buffer.append(contentsOf: line.utf8)
+            buffer.append(contentsOf: outcome.jsonLine.utf8)
         }
         buffer.append(0x0A)
         if buffer.count >= 1 << 16 || stdoutIsTerminal { flush() }
@@ -105,11 +94,4 @@ final class ResultPrinter {
         return String(decoding: payload, as: UTF8.self)
     }
 
-    static func quoted(_ text: String) -> String {
-        guard
-            let data = try? JSONSerialization.data(
-                withJSONObject: text, options: [.fragmentsAllowed, .withoutEscapingSlashes])
-        else { return "\"\"" }
-        return String(decoding: data, as: UTF8.self)
-    }
 }

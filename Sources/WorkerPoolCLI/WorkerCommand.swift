@@ -45,8 +45,14 @@ public struct WorkerCommand: ParsableCommand {
     @Option(help: "trace, debug, info, notice, warning, error or critical.")
     var logLevel: Logger.Level = .info
 
+    @Option(help: "Replace a worker process after it ran this many tasks (fresh memory, no leaks).")
+    var maxTasksPerChild: Int?
+
     @Option(help: .hidden) var childIndex: Int?
     @Option(help: .hidden) var parentPid: Int32?
+    @Option(help: .hidden) var workerId: UInt32?
+    @Option(help: .hidden) var restarts: UInt32 = 0
+    @Option(help: .hidden) var boardFd: Int32?
 
     public init() {}
 
@@ -60,6 +66,9 @@ public struct WorkerCommand: ParsableCommand {
         guard processes >= 1 else { throw ValidationError("--processes must be at least 1") }
         guard (1...1024).contains(threads) else { throw ValidationError("--threads must be between 1 and 1024") }
         guard maxMessageSize >= 1024 else { throw ValidationError("--max-message-size must be at least 1024") }
+        if let maxTasksPerChild, maxTasksPerChild < 1 {
+            throw ValidationError("--max-tasks-per-child must be at least 1")
+        }
     }
 
     public func run() throws {
@@ -76,21 +85,27 @@ public struct WorkerCommand: ParsableCommand {
         logger.info("starting \(processes) worker processes with \(threads) threads each, producer at \(resolved)")
         let host = hostName ?? currentHostName()
         let ownPid = getpid()
-        let common =
+        var common =
             endpoints.arguments(for: resolved) + [
                 "--threads", "\(threads)", "--host-name", host, "--max-message-size", "\(maxMessageSize)",
                 "--log-level", logLevel.rawValue, "--parent-pid", "\(ownPid)",
+                "--board-fd", "\(Supervisor.boardFileDescriptor)",
             ]
-        let supervisor = Supervisor(
-            processes: processes, executable: ChildProcess.currentExecutable, logger: logger
-        ) { index in
-            common + ["--child-index", "\(index)"]
+        if let maxTasksPerChild { common += ["--max-tasks-per-child", "\(maxTasksPerChild)"] }
+        let supervisor = try Supervisor(
+            processes: processes, threads: threads, executable: ChildProcess.currentExecutable, endpoints: resolved,
+            logger: logger
+        ) { [common] child in
+            common + [
+                "--child-index", "\(child.index)", "--worker-id", "\(child.workerID)", "--restarts",
+                "\(child.restarts)",
+            ]
         }
         let signals = onTerminationSignals { number in
             logger.info("received signal \(number); asking workers to finish")
             supervisor.stop()
         }
-        let code = supervisor.run()
+        let code = try supervisor.run()
         withExtendedLifetime(signals) {}
         logger.info("process exiting with exitcode \(code)")
         if code != 0 { throw ExitCode(code) }
@@ -104,8 +119,15 @@ public struct WorkerCommand: ParsableCommand {
         var configuration = WorkerConfiguration(endpoints: endpoints, name: name, host: hostName ?? currentHostName())
         configuration.threads = threads
         configuration.maxMessageSize = maxMessageSize
+        configuration.workerID = workerId
+        configuration.restarts = restarts
+        configuration.maxTasks = maxTasksPerChild
+        let board = boardFd.flatMap { RunningTaskBoard(fileDescriptor: $0, threads: threads) }
+        if boardFd != nil && board == nil {
+            logger.warning("cannot map the supervisor's task board; time limits are off")
+        }
         let node = try WorkerNode(
-            configuration: configuration, registry: Self.registryStore.withLock { $0 }, logger: logger)
+            configuration: configuration, registry: Self.registryStore.withLock { $0 }, logger: logger, board: board)
         let signals = onTerminationSignals { number in
             node.stop(reason: "signal \(number)")
         }
@@ -114,8 +136,9 @@ public struct WorkerCommand: ParsableCommand {
         logger.debug(
             "\(report.tasksDone) tasks done, \(report.tasksFailed) failed, \(report.malformedMessages) malformed messages"
         )
+        let code = report.recycled ? Supervisor.recycleExitCode : 0
         logger.info("process shutting down")
-        logger.info("process exiting with exitcode 0")
-        return 0
+        logger.info("process exiting with exitcode \(code)")
+        return code
     }
 }

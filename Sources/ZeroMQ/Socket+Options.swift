@@ -76,6 +76,13 @@ extension Socket {
     /// so each late joiner can be answered.
     public func setXPubVerbose(_ on: Bool) throws { try setOption(ZMQ_XPUB_VERBOSE, Int32(on ? 1 : 0)) }
 
+    /// DEALER/ROUTER: this socket's identity as peers' ROUTER sockets see it (1-255 bytes).
+    public func setRoutingID(_ bytes: [UInt8]) throws { try setOption(ZMQ_ROUTING_ID, bytes: bytes) }
+
+    /// ROUTER: fail a send to an unknown or disconnected peer with `EHOSTUNREACH` instead of
+    /// dropping it silently.
+    public func setRouterMandatory(_ on: Bool) throws { try setOption(ZMQ_ROUTER_MANDATORY, Int32(on ? 1 : 0)) }
+
     /// The endpoint the last `bind` resolved to, e.g. the port chosen for `tcp://127.0.0.1:*`.
     public var lastEndpoint: String {
         get throws { try stringOption(ZMQ_LAST_ENDPOINT) }

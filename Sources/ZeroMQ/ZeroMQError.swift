@@ -14,6 +14,8 @@ public struct ZeroMQError: Error, Sendable, Equatable, CustomStringConvertible {
         case addressInUse
         /// `EINVAL`, `EPROTONOSUPPORT`, `ENOCOMPATPROTO`...: a bad endpoint or option.
         case invalidArgument
+        /// `EHOSTUNREACH`: a ROUTER with mandatory routing has no such peer.
+        case hostUnreachable
         case other
     }
 
@@ -29,6 +31,7 @@ public struct ZeroMQError: Error, Sendable, Equatable, CustomStringConvertible {
         case EINTR: .interrupted
         case EADDRINUSE: .addressInUse
         case EINVAL, EPROTONOSUPPORT, ENOCOMPATPROTO: .invalidArgument
+        case EHOSTUNREACH: .hostUnreachable
         default: .other
         }
     }

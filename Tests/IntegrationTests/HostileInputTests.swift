@@ -80,7 +80,8 @@ struct HostileInputTests {
         let endpoints = PoolEndpoints.ipc(directory: directory.path)
         // The test plays the producer with raw sockets.
         let context = try Context()
-        let tasks = try Socket(context, .push)
+        let tasks = try Socket(context, .router)
+        try tasks.setReceiveTimeout(milliseconds: 20_000)
         try tasks.bind(endpoints.tasks)
         let results = try Socket(context, .pull)
         try results.setReceiveTimeout(milliseconds: 20_000)
@@ -100,26 +101,40 @@ struct HostileInputTests {
             guard let frames = try results.receiveMultipart() else { return nil }
             return try WireFormat.decodeWorkerMessage(frames[0])
         }
+        // The worker's task thread announces itself on the tasks socket with its routing id.
+        let ready = try #require(try tasks.receiveMultipart())
+        #expect(ready.count == 2)
+        let identity = ready[0]
+        guard case .ready(let threadOwner, 0) = try WireFormat.decodeTaskChannel(ready[1]) else {
+            Issue.record("expected ready from thread 0")
+            return
+        }
         guard case .hello(let workerID, let hello) = try nextWorkerMessage() else {
             Issue.record("expected a hello: \(worker.stderr)")
             return
         }
         #expect(hello.name == "Worker-1")
+        #expect(threadOwner == workerID)
 
-        for message in Self.garbage() { try tasks.send(multipart: message) }
+        func sendToWorker(_ frames: [[UInt8]]) throws { try tasks.send(multipart: [identity] + frames) }
+        for message in Self.garbage() { try sendToWorker(message) }
         var broken = WireFormat.encode([TaskRecord(id: 100, name: "xx", payload: Array("{}".utf8))])
         broken[WireFormat.headerSize + TaskRecord.fixedSize] = 0xFF
-        try tasks.send(broken)
-        try tasks.send(
+        try sendToWorker([broken])
+        try sendToWorker([
             WireFormat.encode([
                 TaskRecord(id: 101, name: "multiply", payload: Array(#"{"a": 6, "b": 7}"#.utf8)),
                 TaskRecord(id: 102, name: "nope", payload: Array("{}".utf8)),
-            ]))
+            ])
+        ])
 
         var ended: [UInt64: ResultRecord] = [:]
+        var acknowledged: Set<UInt64> = []
         while ended.count < 3, let message = try nextWorkerMessage() {
             if case .results(_, let records) = message { for record in records { ended[record.id] = record } }
+            if case .started(_, let tasks) = message { acknowledged.formUnion(tasks.map(\.id)) }
         }
+        #expect(acknowledged == [101, 102], "well-formed tasks are acknowledged before they run")
         #expect(ended[100]?.status == .malformed)
         #expect(ended[100]?.message.contains("not valid UTF-8") == true)
         #expect(ended[101]?.status == .ok)
@@ -132,7 +147,7 @@ struct HostileInputTests {
         while goodbye == nil, let message = try nextWorkerMessage() {
             if case .goodbye(let sender, let value) = message, sender == workerID { goodbye = value }
         }
-        #expect(goodbye?.resultsSent == 3)
+        #expect(goodbye?.resultsSent == 3, "results counted, not acknowledgements")
         try publisher.send(WireFormat.encode(releasedWorkers: [workerID]))
         #expect(worker.waitForExit(timeout: 30) == 0)
         #expect(worker.stderr.contains("Worker-1: Exiting"))

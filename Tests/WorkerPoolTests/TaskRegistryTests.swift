@@ -119,11 +119,15 @@ struct TaskInputTests {
     @Test("args are passed through as JSON")
     func argsPassThrough() throws {
         let item = TaskSource.parseTaskLine(ArraySlice(#"{"task": "multiply", "args": {"a": 3}}"#.utf8), lineNumber: 1)
-        guard case .task(let name, let payload) = item else {
-            Issue.record("not a task: \(item)")
-            return
-        }
-        #expect(name == "multiply")
-        #expect(String(decoding: payload, as: UTF8.self) == #"{"a":3}"#)
+        #expect(item == .task(name: "multiply", payload: Array(#"{"a":3}"#.utf8), timeLimitSeconds: nil))
+    }
+
+    @Test("a task may carry its own time limit; a bad one is bad input")
+    func timeLimit() {
+        let limited = TaskSource.parseTaskLine(
+            ArraySlice(#"{"task": "sleep", "args": {"ms": 1}, "time_limit": 0.5}"#.utf8), lineNumber: 1)
+        #expect(limited == .task(name: "sleep", payload: Array(#"{"ms":1}"#.utf8), timeLimitSeconds: 0.5))
+        let bad = TaskSource.parseTaskLine(ArraySlice(#"{"task": "sleep", "time_limit": "soon"}"#.utf8), lineNumber: 7)
+        #expect(bad == .invalid(reason: #"line 7: "time_limit" must be a positive number of seconds"#))
     }
 }

@@ -8,7 +8,7 @@ struct WireFormatTests {
     func tasksRoundTrip() throws {
         let tasks = [
             TaskRecord(id: 1, name: "multiply", payload: Array(#"{"a":3,"b":3}"#.utf8)),
-            TaskRecord(id: 1 << 40, attempt: 3, name: "ünïcode-task", payload: []),
+            TaskRecord(id: 1 << 40, attempt: 3, timeLimitMilliseconds: 1_500, name: "ünïcode-task", payload: []),
             TaskRecord(id: 7, name: "x", payload: [UInt8](repeating: 0xFF, count: 70_000)),
         ]
         let bytes = WireFormat.encode(tasks)
@@ -16,10 +16,36 @@ struct WireFormatTests {
         #expect(try WireFormat.decodeTasks(bytes) == tasks.map { .task($0) })
     }
 
-    @Test("a single small task fits libzmq's allocation-free frame size")
+    @Test("a single multiply task is 52 bytes: header, fixed fields, name, arguments")
     func smallTaskIsSmall() {
         let bytes = WireFormat.encode([TaskRecord(id: 1, name: "multiply", payload: Array(#"{"a":3,"b":3}"#.utf8))])
-        #expect(bytes.count == WireFormat.headerSize + TaskRecord.fixedSize + 8 + 13)
+        #expect(bytes.count == 12 + 19 + 8 + 13)
+    }
+
+    @Test("acknowledgements, heartbeats, losses and ready messages round-trip, with the epoch")
+    func reliabilityMessages() throws {
+        let started = [TaskAttempt(id: 4, attempt: 2), TaskAttempt(id: 5, attempt: 1)]
+        let bytes = WireFormat.encode(started: started, sender: 3, epoch: 99)
+        let envelope = try bytes.withUnsafeBytes { raw in
+            try Result { () throws(WireError) in try WireFormat.decodeWorkerEnvelope(raw) }.get()
+        }
+        #expect(envelope.header.epoch == 99)
+        #expect(envelope.message == .started(sender: 3, started))
+        let heartbeat = WorkerHeartbeat(
+            tasksDone: 10, tasksFailed: 2, restarts: 1,
+            held: [HeldTask(id: 7, running: true), HeldTask(id: 8, running: false)])
+        #expect(
+            try WireFormat.decodeWorkerMessage(WireFormat.encode(heartbeat, sender: 3))
+                == .heartbeat(sender: 3, heartbeat))
+        let loss = WorkerLoss(
+            reason: .timeLimit, detail: 9, signalled: true, culprit: 7, running: [TaskAttempt(id: 7, attempt: 1)])
+        #expect(
+            try WireFormat.decodeWorkerMessage(WireFormat.encode(loss, worker: 12)) == .workerLost(worker: 12, loss))
+        #expect(
+            try WireFormat.decodeTaskChannel(WireFormat.encode(readyThread: 2, sender: 12))
+                == .ready(sender: 12, thread: 2))
+        let snapshot = EventSnapshot(epoch: 77, sequence: 1, shutdown: false, setEvents: [])
+        #expect(try WireFormat.decodeBroadcast(WireFormat.encode(snapshot)) == .eventState(snapshot))
     }
 
     @Test("every worker message kind round-trips")
@@ -52,12 +78,13 @@ struct WireFormatTests {
         "hostile input is a typed error, never a crash",
         arguments: [
             ([], WireError.emptyMessage),
-            ([2, 1, 0, 0, 0, 0, 0, 0], .unsupportedVersion(2)),
-            ([1, 99, 0, 0, 0, 0, 0, 0], .unknownKind(99)),
+            ([2, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], .unsupportedVersion(2)),
+            ([1, 99, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], .unknownKind(99)),
             ([1, 1, 0], .truncated(what: "record count", needed: 2, available: 1)),
-            ([1, 2, 1, 0, 0, 0, 0, 0, 1, 2, 3], .truncated(what: "task id", needed: 8, available: 3)),
-            ([1, 2, 0, 0, 0, 0, 0, 0, 9], .trailingBytes(1)),
-            ([1, 1, 0, 0, 0, 0, 0, 0], .unexpectedKind(.tasks, socket: "results")),
+            ([1, 2, 0, 0, 0, 0, 0, 0, 0], .truncated(what: "epoch", needed: 4, available: 1)),
+            ([1, 2, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 2, 3], .truncated(what: "task id", needed: 8, available: 3)),
+            ([1, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 9], .trailingBytes(1)),
+            ([1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], .unexpectedKind(.tasks, socket: "results")),
         ] as [([UInt8], WireError)])
     func hostileWorkerMessages(bytes: [UInt8], expected: WireError) {
         #expect(throws: expected) { try WireFormat.decodeWorkerMessage(bytes) }

@@ -8,6 +8,7 @@ final class EventTable: @unchecked Sendable {
     private let condition = NSCondition()
     private var names: Set<String> = []
     private var sequence: UInt64 = 0
+    private var epoch: UInt32 = 0
     private var shutdown = false
     private var synchronized = false
 
@@ -41,7 +42,7 @@ final class EventTable: @unchecked Sendable {
             sequence += 1
             synchronized = true
             condition.broadcast()
-            return EventSnapshot(sequence: sequence, shutdown: shutdown, setEvents: names.sorted())
+            return EventSnapshot(epoch: epoch, sequence: sequence, shutdown: shutdown, setEvents: names.sorted())
         }
     }
 
@@ -50,9 +51,11 @@ final class EventTable: @unchecked Sendable {
     @discardableResult
     func adopt(_ snapshot: EventSnapshot) -> Bool {
         locked {
-            guard !synchronized || snapshot.sequence >= sequence else { return false }
+            // A snapshot from another run (a restarted producer) replaces everything.
+            guard !synchronized || snapshot.epoch != epoch || snapshot.sequence >= sequence else { return false }
             names = Set(snapshot.setEvents)
             sequence = snapshot.sequence
+            epoch = snapshot.epoch
             shutdown = snapshot.shutdown
             synchronized = true
             condition.broadcast()
@@ -61,8 +64,14 @@ final class EventTable: @unchecked Sendable {
     }
 
     func snapshot() -> EventSnapshot {
-        locked { EventSnapshot(sequence: sequence, shutdown: shutdown, setEvents: names.sorted()) }
+        locked { EventSnapshot(epoch: epoch, sequence: sequence, shutdown: shutdown, setEvents: names.sorted()) }
     }
+
+    /// The run id of the producer whose state this is (set by ``adopt(_:)`` or ``setEpoch(_:)``).
+    var currentEpoch: UInt32 { locked { epoch } }
+
+    /// For the producer: stamps its own run id on the snapshots it makes.
+    func setEpoch(_ value: UInt32) { locked { epoch = value } }
 
     private func locked<T>(_ body: () throws -> T) rethrows -> T {
         condition.lock()

@@ -3,9 +3,14 @@ import Logging
 import Synchronization
 import ZeroMQ
 
-/// The pool's producer: binds the three sockets, streams tasks to workers within a window,
-/// collects each task's end exactly once, broadcasts events, and sends workers home at the end
-/// (the `JoinableQueue.join()` plus poison pills of the lecture, without the pills).
+/// The pool's producer: binds the three sockets, streams tasks to worker threads within each
+/// one's credit, collects each task's end exactly once (sending again what a lost worker held),
+/// broadcasts events, and sends workers home at the end (the `JoinableQueue.join()` plus poison
+/// pills of the lecture, without the pills).
+///
+/// The tasks socket is a ROUTER, not the PUSH of the first design: PUSH deals tasks round robin
+/// to every connected worker whatever it holds, so a worker stuck on a long task hoards work
+/// while others idle. With ROUTER the producer picks a worker thread that has credit.
 ///
 /// ``run(source:onBound:onResult:onProgress:)`` makes every ZeroMQ call on the thread that
 /// calls it; ``events`` and ``cancel()`` are safe from any thread.
@@ -20,15 +25,21 @@ public final class Producer: Sendable {
     private struct Flags {
         var eventsChanged = false
         var cancelled = false
+        var workersRequested = false
     }
 
     public init(configuration: ProducerConfiguration = .init(), logger: Logger) {
         self.configuration = configuration
         self.logger = logger
+        self.epoch = UInt32.random(in: 1...UInt32.max)
         let box = WakeBox()
         self.events = PoolEvents(forward: { _ in box.notify?() })
+        events.table.setEpoch(epoch)
         box.notify = { [weak self] in self?.noteEventsChanged() }
     }
+
+    /// This run's id, stamped on every message so workers and results of other runs are told apart.
+    public let epoch: UInt32
 
     /// `@unchecked Sendable`: written once in `init`, read-only afterwards.
     private final class WakeBox: @unchecked Sendable {
@@ -46,28 +57,43 @@ public final class Producer: Sendable {
         wakeup.signal()
     }
 
+    /// Asks for the per-worker summary now (delivered to `onWorkers` on the producer's thread).
+    public func reportWorkers() {
+        flags.withLock { $0.workersRequested = true }
+        wakeup.signal()
+    }
+
     /// Runs the whole job on the calling thread and returns when every task has ended and the
     /// workers have left (or the goodbye timeout passed).
     ///
     /// - Parameters:
     ///   - onBound: called once the sockets are bound, with addresses a local worker can
     ///     connect to (wildcards and port 0 resolved); start local workers here.
-    ///   - onResult: called on this thread once per task, in the order tasks end.
+    ///   - onResult: called on this thread once per task, in the order tasks end (with a
+    ///     journal, once the outcome is durable).
     ///   - onProgress: called on this thread every tick.
+    ///   - onWorkers: called on this thread after ``reportWorkers()``.
     public func run(
         source: TaskSource,
         onBound: (PoolEndpoints) throws -> Void = { _ in },
         onResult: @escaping (TaskOutcome) -> Void,
-        onProgress: ((RunProgress) -> Void)? = nil
+        onProgress: ((RunProgress) -> Void)? = nil,
+        onWorkers: (([WorkerSummary]) -> Void)? = nil
     ) throws -> RunSummary {
+        let journal = try configuration.journalPath.map { try Journal(path: $0) }
+        if let journal, !journal.finished.isEmpty {
+            logger.info("journal \(journal.path) holds \(journal.finished.count) finished tasks; they are skipped")
+        }
         let context = try Context()
-        let tasks = try Socket(context, .push)
-        try tasks.setSendHighWaterMark(configuration.sendHighWaterMark)
-        try tasks.setImmediate(true)
+        let tasks = try Socket(context, .router)
+        try tasks.setRouterMandatory(true)
+        // Credit, not the high-water mark, bounds what each worker thread holds.
+        try tasks.setSendHighWaterMark(0)
+        try tasks.setMaxMessageSize(Int64(configuration.maxMessageSize))
         try tasks.bind(configuration.endpoints.tasks)
         let results = try Socket(context, .pull)
         try results.setMaxMessageSize(Int64(configuration.maxMessageSize))
-        try results.setReceiveHighWaterMark(10_000)
+        try results.setReceiveHighWaterMark(0)
         try results.bind(configuration.endpoints.results)
         let publisher = try Socket(context, .xpub)
         try publisher.setXPubVerbose(true)
@@ -83,12 +109,12 @@ public final class Producer: Sendable {
 
         var loop = ProducerLoop(
             configuration: configuration, logger: logger, events: events,
-            feed: TaskFeed(capacity: 16, wakeup: wakeup), onResult: onResult)
+            feed: TaskFeed(capacity: 16, wakeup: wakeup), epoch: epoch, journal: journal, onResult: onResult)
         loop.feed.start(source, chunkSize: 256)
         defer { loop.feed.cancel() }
 
         var poller = Poller()
-        let tasksIndex = poller.add(tasks, [])
+        let tasksIndex = poller.add(tasks, .readable)
         let resultsIndex = poller.add(results, .readable)
         let publisherIndex = poller.add(publisher, .readable)
         let wakeIndex = poller.add(fileDescriptor: wakeup.fileDescriptor, .readable)
@@ -99,26 +125,50 @@ public final class Producer: Sendable {
         var cancelDeadline: ContinuousClock.Instant?
 
         while true {
-            loop.stage()
-            poller.watch(tasksIndex, loop.staged == nil ? [] : .writable)
-            try poller.poll(timeoutMilliseconds: configuration.tickMilliseconds)
+            try dispatch(&loop, on: tasks)
+            try poller.poll(timeoutMilliseconds: loop.hasUnreported ? 5 : configuration.tickMilliseconds)
             if poller.events(at: wakeIndex).contains(.readable) { wakeup.drain() }
             let flagsNow = flags.withLock { flags -> Flags in
-                defer { flags.eventsChanged = false }
+                defer {
+                    flags.eventsChanged = false
+                    flags.workersRequested = false
+                }
                 return flags
             }
             if flagsNow.cancelled && !loop.inputCancelled {
                 loop.inputCancelled = true
                 loop.feed.cancel()
                 cancelDeadline = .now + .milliseconds(configuration.cancelGraceMilliseconds)
-                logger.warning("input cancelled; waiting for \(loop.inFlight.count) dispatched tasks")
+                logger.warning("input cancelled; waiting for \(loop.leases.count) dispatched tasks")
             }
-            if let deadline = cancelDeadline, ContinuousClock.now >= deadline, !loop.inFlight.isEmpty {
-                logger.warning("\(loop.inFlight.count) tasks did not end in time; reporting them cancelled")
+            if let deadline = cancelDeadline, ContinuousClock.now >= deadline, !loop.leases.isEmpty {
+                logger.warning("\(loop.leases.count) tasks did not end in time; reporting them cancelled")
                 loop.cancelInFlight(reason: "run cancelled before the task ended")
             }
+            if flagsNow.workersRequested { onWorkers?(loop.workerSummaries()) }
             var publishState = flagsNow.eventsChanged
 
+            if poller.events(at: tasksIndex).contains(.readable) {
+                while try tasks.receive(into: message, dontWait: true) {
+                    let identity = message.bytes
+                    guard message.hasMore, try tasks.receive(into: message, dontWait: true) else {
+                        loop.rejected.warning(logger, "rejected an empty message on the tasks socket")
+                        continue
+                    }
+                    if try tasks.discardRemainingFrames(of: message) > 0 {
+                        loop.rejected.warning(logger, "rejected a message of several frames on the tasks socket")
+                        continue
+                    }
+                    do {
+                        let decoded = try message.withUnsafeBytes { bytes throws(WireError) in
+                            try WireFormat.decodeTaskChannel(bytes)
+                        }
+                        loop.ready(identity: identity, message: decoded)
+                    } catch {
+                        loop.rejected.warning(logger, "rejected a message on the tasks socket: \(error)")
+                    }
+                }
+            }
             if poller.events(at: resultsIndex).contains(.readable) {
                 while try results.receive(into: message, dontWait: true) {
                     let extra = try results.discardRemainingFrames(of: message)
@@ -128,9 +178,9 @@ public final class Producer: Sendable {
                     }
                     do {
                         let decoded = try message.withUnsafeBytes { bytes throws(WireError) in
-                            try WireFormat.decodeWorkerMessage(bytes)
+                            try WireFormat.decodeWorkerEnvelope(bytes)
                         }
-                        if loop.handle(decoded) { publishState = true }
+                        if loop.handle(decoded.message, header: decoded.header) { publishState = true }
                     } catch {
                         loop.rejected.warning(logger, "rejected a message on the results socket: \(error)")
                     }
@@ -147,19 +197,16 @@ public final class Producer: Sendable {
             if now - lastTick >= tick {
                 lastTick = now
                 publishState = true
+                loop.checkLeases(now: now)
                 onProgress?(loop.progress())
             }
+            try loop.commitJournal()
             if publishState {
                 try publisher.send(WireFormat.encode(events.table.snapshot()), dontWait: true)
             }
             if !loop.releasable.isEmpty {
-                try publisher.send(WireFormat.encode(releasedWorkers: loop.releasable), dontWait: true)
+                try publisher.send(WireFormat.encode(releasedWorkers: loop.releasable, epoch: epoch), dontWait: true)
                 loop.releasable.removeAll()
-            }
-            while let staged = loop.staged {
-                guard try tasks.send(staged, dontWait: true) else { break }
-                loop.staged = nil
-                loop.stage()
             }
 
             if let deadline = goodbyeDeadline {
@@ -177,9 +224,26 @@ public final class Producer: Sendable {
                 if loop.allLiveWorkersReleased(now: now) { break }
             }
         }
+        try loop.commitJournal(force: true)
         onProgress?(loop.progress())
         logger.info("process shutting down")
         return loop.summary(notReleased: loop.liveWorkersNotReleased(now: ContinuousClock.now))
+    }
+
+    /// Sends tasks to every worker thread with credit, until none has credit or no task waits.
+    private func dispatch(_ loop: inout ProducerLoop, on tasks: Socket) throws {
+        while let outgoing = loop.nextMessage() {
+            do {
+                guard try outgoing.identity.withUnsafeBytes({ try tasks.send($0, more: true, dontWait: true) }) else {
+                    loop.unsent(outgoing, peerGone: false)
+                    return
+                }
+                try tasks.send(outgoing.bytes)
+            } catch let error as ZeroMQError where error.code == .hostUnreachable {
+                // The thread disconnected since its last message; a new `ready` brings it back.
+                loop.unsent(outgoing, peerGone: true)
+            }
+        }
     }
 
     /// Runs ``run(source:onBound:onResult:onProgress:)`` on a dedicated thread, keeping Swift's

@@ -1,17 +1,31 @@
-/// How the producer binds and paces its work.
+/// How the producer binds, paces and guards its work.
 public struct ProducerConfiguration: Sendable {
     public var endpoints: PoolEndpoints = .defaultBind
-    /// Tasks dispatched but not yet ended, across all workers. It decides throughput: about
-    /// 1,000 keeps two local workers busy; more covers network latency.
-    public var window: Int = 4_000
+    /// Upper bound on tasks held in memory (dispatched, or waiting to be dispatched again).
+    public var window: Int = 100_000
+    /// How far ahead each worker thread is kept, in microseconds of its measured task time: its
+    /// window is `(prefetch + round trip) / mean task time` tasks, between 1 and
+    /// ``maxTasksPerThread``. Null tasks get a large window (throughput); 100 ms tasks get one
+    /// (no hoarding while other threads idle).
+    public var prefetchMicroseconds: Double = 5_000
+    /// The most tasks one worker thread may hold.
+    public var maxTasksPerThread = 1_000
     /// Tasks per message; more than 1 amortises per-message cost for tiny tasks.
     public var batchSize: Int = 1
-    /// Messages queued per worker connection by libzmq.
-    public var sendHighWaterMark: Int32 = 1_000
     public var maxMessageSize: Int = WireFormat.defaultMaxMessageSize
-    /// Hold tasks back until this many workers have introduced themselves, so early joiners do
-    /// not take the whole start of the input (PUSH only spreads work over connected workers).
+    /// Hold tasks back until this many workers have introduced themselves, so the first ones
+    /// to connect do not take the whole start of the input.
     public var minimumWorkers = 0
+    /// A task sent to a worker thread that does not acknowledge it within this time is sent again.
+    public var ackTimeoutMilliseconds = 10_000
+    /// A worker whose heartbeats stop for this long is presumed dead; its tasks are sent again.
+    public var workerTimeoutMilliseconds = 3_000
+    /// A task whose process dies (or overruns its time limit) this many times fails.
+    public var maxAttempts: UInt16 = 3
+    /// Time limit for tasks that do not set their own; 0 is none.
+    public var defaultTimeLimitMilliseconds: UInt32 = 0
+    /// Record each finished task here and skip those already recorded (a resumed run).
+    public var journalPath: String?
     /// Broadcast shutdown when every task has ended, and wait for workers to leave.
     public var shutdownWorkersAtEnd = true
     /// How long to wait for known workers' goodbyes after broadcasting shutdown.
@@ -19,7 +33,7 @@ public struct ProducerConfiguration: Sendable {
     /// After ``Producer/cancel()``, how long dispatched tasks may still finish before they
     /// end as `cancelled`.
     public var cancelGraceMilliseconds = 5_000
-    /// How often progress is reported and the event state re-broadcast.
+    /// How often progress is reported, leases checked, and the event state re-broadcast.
     public var tickMilliseconds = 250
 
     public init() {}
@@ -60,6 +74,19 @@ public struct RunProgress: Sendable {
     public var ended: UInt64 { succeeded + failed }
 }
 
+/// One worker process's share of a run, from its results and heartbeats.
+public struct WorkerSummary: Sendable, Equatable {
+    public var name: String
+    public var host: String
+    public var pid: UInt32
+    public var tasksDone: UInt64
+    public var tasksFailed: UInt64
+    /// Restarts of this process's slot by its supervisor (as of its last heartbeat).
+    public var restarts: UInt32
+    /// `running`, `left`, or `lost` (died or stopped sending heartbeats).
+    public var state: String
+}
+
 /// What a run did.
 public struct RunSummary: Sendable {
     public var tasks: UInt64
@@ -74,6 +101,15 @@ public struct RunSummary: Sendable {
     public var perWorker: [String: UInt64]
     /// Workers that did not confirm leaving before the timeout.
     public var workersNotReleased: [String]
+    /// Each worker process seen during the run.
+    public var workers: [WorkerSummary]
+    /// Tasks dispatched again (worker death, lost messages, retries after a crash or time limit).
+    public var redeliveries: UInt64
+    /// Tasks skipped because the journal already recorded them.
+    public var resumed: UInt64
+    /// The longest time from a lost worker's last sign of life to one of its tasks being sent
+    /// to another worker, in seconds.
+    public var worstRedeliverySeconds: Double
 
     public var tasksPerSecond: Double { wallSeconds > 0 ? Double(tasks) / wallSeconds : 0 }
 }

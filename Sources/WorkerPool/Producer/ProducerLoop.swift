@@ -1,54 +1,178 @@
+import DequeModule
 import Logging
 
-/// The producer's bookkeeping, owned by its I/O thread: what is staged, in flight, and ended,
-/// and which workers are known and leaving.
+/// The producer's bookkeeping, owned by its I/O thread: the lease of every task between reading
+/// and its end, each worker thread's credit, and the workers' lives.
+///
+/// Nothing is lost: a task ends once, as a result or a failure. A task whose worker thread
+/// reconnects before acknowledging it, whose acknowledgement does not come within the ack
+/// timeout, or whose worker dies or leaves, is sent again; a result for a task already ended is
+/// dropped. A task running in a process that dies is charged an attempt, and fails after
+/// ``ProducerConfiguration/maxAttempts``.
 struct ProducerLoop {
     let configuration: ProducerConfiguration
     let logger: Logger
     let events: PoolEvents
     let feed: TaskFeed
+    let epoch: UInt32
+    let journal: Journal?
     let onResult: (TaskOutcome) -> Void
     let started = ContinuousClock.now
 
-    /// The next message to send, already encoded.
-    var staged: [UInt8]?
-    /// Task name by id, for every task dispatched or staged and not yet ended.
-    var inFlight: [UInt64: String] = [:]
+    var leases: [UInt64: Lease] = [:]
+    /// Tasks to send again, before new input.
+    var retry = Deque<UInt64>()
     private var chunk: [TaskFeed.Entry] = []
     private var chunkIndex = 0
     var inputCancelled = false
+    /// Outcomes waiting for the journal's next commit before they are reported.
+    private var unreported: [TaskOutcome] = []
+    private var firstUnreportedAt: ContinuousClock.Instant?
 
     private(set) var submitted: UInt64 = 0
     private(set) var succeeded: UInt64 = 0
     private(set) var failed: UInt64 = 0
     private(set) var duplicates: UInt64 = 0
+    private(set) var redeliveries: UInt64 = 0
+    private(set) var resumed: UInt64 = 0
+    private(set) var worstRedelivery: Duration = .zero
     var rejected = RateLimitedLog()
+    private var ackTimeouts = RateLimitedLog()
 
     struct KnownWorker {
         var info: WorkerInfo?
         var lastSeen: ContinuousClock.Instant
         var resultsReceived: UInt64 = 0
-        var tasksEnded: UInt64 = 0
+        var tasksDone: UInt64 = 0
+        var tasksFailed: UInt64 = 0
+        var heartbeat: WorkerHeartbeat?
         var goodbyeAfter: UInt64?
         var released = false
+        var lost = false
+        var threads: Set<UInt16> = []
     }
     private var workers: [UInt32: KnownWorker] = [:]
+    private var peers: [PeerKey: Peer] = [:]
+    /// Dispatch order over peers, round robin among those with credit.
+    private var peerOrder: [PeerKey] = []
+    private var peerCursor = 0
     /// Workers to confirm as released in the next broadcast.
     var releasable: [UInt32] = []
+    private var enoughWorkers = false
 
     init(
-        configuration: ProducerConfiguration, logger: Logger, events: PoolEvents, feed: TaskFeed,
-        onResult: @escaping (TaskOutcome) -> Void
+        configuration: ProducerConfiguration, logger: Logger, events: PoolEvents, feed: TaskFeed, epoch: UInt32,
+        journal: Journal?, onResult: @escaping (TaskOutcome) -> Void
     ) {
         self.configuration = configuration
         self.logger = logger
         self.events = events
         self.feed = feed
+        self.epoch = epoch
+        self.journal = journal
         self.onResult = onResult
     }
 
+    var hasUnreported: Bool { !unreported.isEmpty }
+
     var isComplete: Bool {
-        staged == nil && inFlight.isEmpty && chunkIndex >= chunk.count && (inputCancelled || feed.isDrained)
+        leases.isEmpty && retry.isEmpty && chunkIndex >= chunk.count && (inputCancelled || feed.isDrained)
+            && unreported.isEmpty
+    }
+
+    // MARK: Dispatch
+
+    /// A message for one worker thread: its routing id and the encoded tasks.
+    struct Outgoing {
+        var peer: PeerKey
+        var identity: [UInt8]
+        var bytes: [UInt8]
+        var ids: [UInt64]
+    }
+
+    /// The next message to send: tasks for a worker thread with credit, retries first.
+    mutating func nextMessage() -> Outgoing? {
+        if !enoughWorkers {
+            guard workers.values.filter({ $0.info != nil && !$0.lost }).count >= configuration.minimumWorkers
+            else { return nil }
+            enoughWorkers = true
+        }
+        guard !peerOrder.isEmpty else { return nil }
+        for step in 0..<peerOrder.count {
+            let key = peerOrder[(peerCursor + step) % peerOrder.count]
+            guard let peer = peers[key] else { continue }
+            let credit =
+                peer.window(
+                    prefetchMicroseconds: configuration.prefetchMicroseconds,
+                    maximum: configuration.maxTasksPerThread) - peer.outstanding
+            guard credit > 0 else { continue }
+            var writer = WireFormat.MessageWriter(kind: .tasks, epoch: epoch, capacity: 64 * min(credit, 16))
+            var ids: [UInt64] = []
+            let limit = min(credit, configuration.batchSize)
+            while ids.count < limit, let id = nextTaskID() {
+                guard var lease = leases[id] else { continue }
+                let record = TaskRecord(
+                    id: id, attempt: lease.attempt + 1, timeLimitMilliseconds: lease.timeLimitMilliseconds,
+                    name: lease.name, payload: lease.payload)
+                if !ids.isEmpty && writer.byteCount + record.encodedSize > configuration.maxMessageSize {
+                    retry.prepend(id)
+                    break
+                }
+                writer.append(record)
+                ids.append(id)
+                lease.attempt += 1
+                lease.state = .dispatched
+                lease.peer = key
+                lease.dispatchedAt = .now
+                if let since = lease.lostSince {
+                    worstRedelivery = max(worstRedelivery, since.duration(to: lease.dispatchedAt))
+                    lease.lostSince = nil
+                    redeliveries += 1
+                }
+                leases[id] = lease
+            }
+            guard !ids.isEmpty else { return nil }  // no work left for anyone
+            peers[key]?.outstanding += ids.count
+            peerCursor = (peerCursor + step + 1) % peerOrder.count
+            return Outgoing(peer: key, identity: peer.identity, bytes: writer.finish(), ids: ids)
+        }
+        return nil
+    }
+
+    /// The id of the next task to send: a retry, or a new one from the input.
+    private mutating func nextTaskID() -> UInt64? {
+        if let id = retry.popFirst() { return id }
+        while leases.count < configuration.window, let entry = nextEntry() {
+            if journal?.finished.contains(entry.id) == true {
+                resumed += 1
+                continue
+            }
+            submitted += 1
+            switch entry.item {
+            case .invalid(let reason):
+                logger.warning("task \(entry.id): \(reason)")
+                end(
+                    TaskOutcome(
+                        id: entry.id, name: "", status: .badInput, payload: Array(reason.utf8), runMicroseconds: 0))
+            case .task(let name, let payload, let timeLimit):
+                let limit =
+                    timeLimit.map { UInt32(clamping: Int(($0 * 1000).rounded(.up))) }
+                    ?? configuration.defaultTimeLimitMilliseconds
+                let size = TaskRecord.fixedSize + name.utf8.count + payload.count + WireFormat.headerSize
+                if size > configuration.maxMessageSize {
+                    let reason = "task of \(size) bytes exceeds the message limit of \(configuration.maxMessageSize)"
+                    logger.warning("task \(entry.id): \(reason)")
+                    end(
+                        TaskOutcome(
+                            id: entry.id, name: name, status: .tooLarge, payload: Array(reason.utf8), runMicroseconds: 0
+                        ))
+                    continue
+                }
+                leases[entry.id] = Lease(name: name, payload: payload, timeLimitMilliseconds: limit)
+                return entry.id
+            }
+        }
+        return nil
     }
 
     private mutating func nextEntry() -> TaskFeed.Entry? {
@@ -61,88 +185,112 @@ struct ProducerLoop {
         return chunk[chunkIndex]
     }
 
-    private var enoughWorkers = false
+    /// A message could not be sent to `peer` (it is gone or full): its tasks wait for another.
+    mutating func unsent(_ outgoing: Outgoing, peerGone: Bool) {
+        peers[outgoing.peer]?.outstanding -= outgoing.ids.count
+        for id in outgoing.ids.reversed() {
+            guard var lease = leases[id] else { continue }
+            lease.state = .queued
+            lease.peer = nil
+            lease.attempt -= 1
+            leases[id] = lease
+            retry.prepend(id)
+        }
+        if peerGone { removePeer(outgoing.peer) }
+    }
 
-    /// Encodes the next message from the input, if the window has room and none is staged.
-    mutating func stage() {
-        guard staged == nil else { return }
-        if !enoughWorkers {
-            let joined = workers.values.filter { $0.info != nil }.count
-            guard joined >= configuration.minimumWorkers else { return }
-            enoughWorkers = true
+    // MARK: Ending tasks
+
+    private mutating func end(_ outcome: TaskOutcome) {
+        if outcome.status == .ok { succeeded += 1 } else { failed += 1 }
+        // A cancelled task did not really end: a resumed run should try it again.
+        if let journal, outcome.status != .cancelled {
+            journal.append(outcome)
+            if unreported.isEmpty { firstUnreportedAt = .now }
+            unreported.append(outcome)
+        } else {
+            onResult(outcome)
         }
-        var writer = WireFormat.MessageWriter(kind: .tasks, capacity: 64 * configuration.batchSize)
-        let limit = configuration.maxMessageSize
-        while writer.count < configuration.batchSize && inFlight.count < configuration.window {
-            guard let entry = nextEntry() else { break }
-            switch entry.item {
-            case .invalid(let reason):
-                submitted += 1
-                logger.warning("task \(entry.id): \(reason)")
-                end(
-                    TaskOutcome(
-                        id: entry.id, name: "", status: .badInput, payload: Array(reason.utf8), runMicroseconds: 0))
-            case .task(let name, let payload):
-                let record = TaskRecord(id: entry.id, name: name, payload: payload)
-                if record.encodedSize + WireFormat.headerSize > limit {
-                    submitted += 1
-                    let reason = "task of \(record.encodedSize) bytes exceeds the message limit of \(limit)"
-                    logger.warning("task \(entry.id): \(reason)")
-                    end(
-                        TaskOutcome(
-                            id: entry.id, name: name, status: .tooLarge, payload: Array(reason.utf8), runMicroseconds: 0
-                        ))
-                    continue
-                }
-                if writer.count > 0 && writer.byteCount + record.encodedSize > limit {
-                    chunkIndex -= 1  // it starts the next message
-                    break
-                }
-                submitted += 1
-                writer.append(record)
-                inFlight[entry.id] = name
-            }
-        }
-        if writer.count > 0 { staged = writer.finish() }
+    }
+
+    /// Reports journaled outcomes once they are durable: every 20 ms or 1,024 outcomes.
+    mutating func commitJournal(force: Bool = false) throws {
+        guard let journal, let since = firstUnreportedAt else { return }
+        guard force || unreported.count >= 1_024 || since.duration(to: .now) >= .milliseconds(20) else { return }
+        try journal.commit()
+        for outcome in unreported { onResult(outcome) }
+        unreported.removeAll(keepingCapacity: true)
+        firstUnreportedAt = nil
     }
 
     /// Ends every task still in flight as `.cancelled`, so none is left without an outcome.
     mutating func cancelInFlight(reason: String) {
-        staged = nil
-        for (id, name) in inFlight.sorted(by: { $0.key < $1.key }) {
-            end(TaskOutcome(id: id, name: name, status: .cancelled, payload: Array(reason.utf8), runMicroseconds: 0))
+        for (id, lease) in leases.sorted(by: { $0.key < $1.key }) {
+            end(
+                TaskOutcome(
+                    id: id, name: lease.name, status: .cancelled, payload: Array(reason.utf8), runMicroseconds: 0))
         }
-        inFlight.removeAll()
+        leases.removeAll()
+        retry.removeAll()
+        for key in peers.keys { peers[key]?.outstanding = 0 }
     }
 
-    private mutating func end(_ outcome: TaskOutcome) {
-        if outcome.status == .ok { succeeded += 1 } else { failed += 1 }
-        onResult(outcome)
+    // MARK: Messages from workers
+
+    /// A worker thread's `ready` on the tasks socket: new, or reconnected (what it had not
+    /// acknowledged was lost with the old connection).
+    mutating func ready(identity: [UInt8], message: TaskChannelMessage) {
+        guard case .ready(let sender, let thread) = message else { return }
+        let key = PeerKey(worker: sender, thread: thread)
+        guard key.identity == identity else {
+            rejected.warning(logger, "rejected a ready message whose routing id does not match its sender")
+            return
+        }
+        var worker = workers[sender] ?? KnownWorker(lastSeen: .now)
+        guard !worker.lost, !worker.released else { return }
+        worker.lastSeen = .now
+        worker.threads.insert(thread)
+        workers[sender] = worker
+        if peers[key] == nil {
+            peers[key] = Peer(key: key)
+            peerOrder.append(key)
+        } else {
+            let lost = requeue(where: { $0.peer == key && $0.state == .dispatched }, since: .now)
+            if lost > 0 {
+                logger.info("\(name(of: sender)) thread \(thread + 1) reconnected; \(lost) tasks sent again")
+            }
+        }
     }
 
     /// Applies one decoded worker message; returns whether the event state changed.
-    mutating func handle(_ message: WorkerMessage) -> Bool {
+    mutating func handle(_ message: WorkerMessage, header: MessageHeader) -> Bool {
         let now = ContinuousClock.now
+        let sender = header.sender
         switch message {
-        case .results(let sender, let records):
+        case .results(_, let records):
             var worker = workers[sender] ?? KnownWorker(lastSeen: now)
             worker.lastSeen = now
             worker.resultsReceived += UInt64(records.count)
-            for record in records {
-                guard let name = inFlight.removeValue(forKey: record.id) else {
-                    duplicates += 1
-                    logger.debug("dropped a result for task \(record.id), which is not in flight")
-                    continue
-                }
-                worker.tasksEnded += 1
-                end(
-                    TaskOutcome(
-                        id: record.id, name: name, status: record.status, payload: record.payload,
-                        runMicroseconds: record.runMicroseconds, worker: worker.info))
-            }
             workers[sender] = worker
-            if worker.goodbyeAfter != nil { releaseIfComplete(sender) }
-        case .hello(let sender, let hello):
+            guard header.epoch == epoch else {
+                duplicates += UInt64(records.count)
+                logger.debug("dropped \(records.count) results from an earlier producer run")
+                break
+            }
+            for record in records { finish(record, from: sender, now: now) }
+            if workers[sender]?.goodbyeAfter != nil { releaseIfComplete(sender) }
+        case .started(_, let tasks):
+            workers[sender]?.lastSeen = now
+            guard header.epoch == epoch else { break }
+            for task in tasks {
+                guard var lease = leases[task.id], lease.attempt == task.attempt, lease.state == .dispatched,
+                    let key = lease.peer, key.worker == sender
+                else { continue }
+                lease.state = .started
+                peers[key]?.observeAcknowledgement(after: lease.dispatchedAt.duration(to: now), now: now)
+                leases[task.id] = lease
+            }
+        case .hello(_, let hello):
             var worker = workers[sender] ?? KnownWorker(lastSeen: now)
             if worker.info == nil {
                 logger.info("\(hello.name) joined from \(hello.host) (pid \(hello.pid), \(hello.threads) threads)")
@@ -151,71 +299,232 @@ struct ProducerLoop {
                 id: sender, name: hello.name, host: hello.host, pid: hello.pid, threads: hello.threads)
             worker.lastSeen = now
             workers[sender] = worker
-        case .goodbye(let sender, let goodbye):
+        case .heartbeat(_, let heartbeat):
+            workers[sender]?.lastSeen = now
+            workers[sender]?.heartbeat = heartbeat
+        case .goodbye(_, let goodbye):
             var worker = workers[sender] ?? KnownWorker(lastSeen: now)
             if worker.goodbyeAfter == nil {
-                logger.debug(
-                    "\(worker.info?.name ?? "worker \(sender)") is leaving after \(goodbye.resultsSent) results")
+                logger.debug("\(name(of: sender)) is leaving after \(goodbye.resultsSent) results")
             }
             worker.goodbyeAfter = goodbye.resultsSent
             worker.lastSeen = now
             workers[sender] = worker
+            // It takes no more work; what it still holds is sent elsewhere once it is released.
+            for key in peers.keys where key.worker == sender { removePeer(key) }
             releaseIfComplete(sender)
-        case .eventRequests(let sender, let requests):
-            let who = workers[sender]?.info?.name ?? "worker \(sender)"
+        case .eventRequests(_, let requests):
             for request in requests {
                 switch request.operation {
                 case .set: events.table.change { names, _ in names.insert(request.name) }
                 case .clear: events.table.change { names, _ in names.remove(request.name) }
                 }
-                logger.info("event '\(request.name)' \(request.operation == .set ? "set" : "cleared") by \(who)")
+                logger.info(
+                    "event '\(request.name)' \(request.operation == .set ? "set" : "cleared") by \(name(of: sender))")
             }
             return !requests.isEmpty
+        case .workerLost(let lostID, let loss):
+            let how = loss.signalled ? "signal \(loss.detail)" : "exit code \(loss.detail)"
+            let reason =
+                loss.reason == .timeLimit
+                ? "its task \(loss.culprit) exceeded the time limit" : "it died with \(how)"
+            workerLost(lostID, reason: reason, loss: loss, lastSign: now)
         }
         return false
     }
 
-    /// A leaving worker is released once every result it sent has arrived.
+    private mutating func finish(_ record: ResultRecord, from sender: UInt32, now: ContinuousClock.Instant) {
+        guard let lease = leases.removeValue(forKey: record.id) else {
+            duplicates += 1
+            logger.debug("dropped a result for task \(record.id), which already ended")
+            return
+        }
+        if let key = lease.peer, peers[key] != nil {
+            peers[key]?.outstanding -= 1
+            if key.worker == sender { peers[key]?.observe(runMicroseconds: record.runMicroseconds) }
+        }
+        if lease.state == .queued, let index = retry.firstIndex(of: record.id) { retry.remove(at: index) }
+        if record.status == .ok {
+            workers[sender]?.tasksDone += 1
+        } else {
+            workers[sender]?.tasksFailed += 1
+        }
+        end(
+            TaskOutcome(
+                id: record.id, name: lease.name, status: record.status, payload: record.payload,
+                runMicroseconds: record.runMicroseconds, worker: workers[sender]?.info))
+    }
+
+    // MARK: Losing workers and tasks
+
+    /// A worker process is gone: its running tasks are charged an attempt (failing after the
+    /// last), everything else it held is sent again.
+    private mutating func workerLost(
+        _ id: UInt32, reason: String, loss: WorkerLoss?, lastSign: ContinuousClock.Instant
+    ) {
+        guard var worker = workers[id], !worker.lost, !worker.released else { return }
+        worker.lost = true
+        workers[id] = worker
+        for key in peers.keys where key.worker == id { removePeer(key) }
+        // The process's own report names attempts exactly; a silent death has only the last heartbeat.
+        let running: Set<UInt64> =
+            loss.map { Set($0.running.filter { self.leases[$0.id]?.attempt == $0.attempt }.map(\.id)) }
+            ?? Set(worker.heartbeat?.held.filter(\.running).map(\.id) ?? [])
+        let culprit = loss?.reason == .timeLimit ? loss?.culprit : nil
+        var charged = 0
+        for taskID in running.sorted() {
+            guard var lease = leases[taskID], lease.peer?.worker == id else { continue }
+            // The other tasks running beside an overrun one are innocent.
+            if let culprit, culprit != taskID { continue }
+            charged += 1
+            lease.deaths += 1
+            leases[taskID] = lease
+            guard lease.deaths >= configuration.maxAttempts else { continue }
+            leases[taskID] = nil
+            let message: String
+            let status: ResultStatus
+            if culprit == taskID {
+                status = .timeLimit
+                message =
+                    "time limit of \(Double(lease.timeLimitMilliseconds) / 1000) s exceeded "
+                    + "(\(lease.deaths) of \(configuration.maxAttempts) attempts)"
+            } else {
+                status = .workerDied
+                message =
+                    "the worker process died while running this task, \(lease.deaths) times "
+                    + "(last: \(reason)); giving up after \(configuration.maxAttempts) attempts"
+            }
+            logger.error("task \(taskID) (\(lease.name)) failed: \(message)")
+            end(
+                TaskOutcome(
+                    id: taskID, name: lease.name, status: status, payload: Array(message.utf8), runMicroseconds: 0,
+                    worker: worker.info))
+        }
+        let again = requeue(where: { $0.peer?.worker == id }, since: lastSign)
+        logger.warning("\(name(of: id)) lost: \(reason); \(again) tasks sent again, \(charged) charged an attempt")
+    }
+
+    /// Puts matching leases back in the retry queue; returns how many.
+    @discardableResult
+    private mutating func requeue(where matches: (Lease) -> Bool, since lastSign: ContinuousClock.Instant) -> Int {
+        var ids: [UInt64] = []
+        for (id, lease) in leases where lease.state != .queued && matches(lease) { ids.append(id) }
+        ids.sort()
+        for id in ids {
+            guard var lease = leases[id] else { continue }
+            if let key = lease.peer { peers[key]?.outstanding -= 1 }
+            lease.state = .queued
+            lease.peer = nil
+            lease.lostSince = lastSign
+            leases[id] = lease
+            retry.append(id)
+        }
+        return ids.count
+    }
+
+    private mutating func removePeer(_ key: PeerKey) {
+        guard peers.removeValue(forKey: key) != nil else { return }
+        peerOrder.removeAll { $0 == key }
+        peerCursor = 0
+    }
+
+    /// Every tick: workers whose heartbeats stopped are lost; unacknowledged tasks past the ack
+    /// timeout are sent again.
+    mutating func checkLeases(now: ContinuousClock.Instant) {
+        let silentLimit = Duration.milliseconds(configuration.workerTimeoutMilliseconds)
+        for (id, worker) in workers where !worker.lost && !worker.released && now - worker.lastSeen > silentLimit {
+            let holds = leases.values.contains { $0.peer?.worker == id }
+            guard holds || peers.keys.contains(where: { $0.worker == id }) else { continue }
+            workerLost(
+                id, reason: "no heartbeat for \(silentLimit)", loss: nil, lastSign: worker.lastSeen)
+        }
+        let ackLimit = Duration.milliseconds(configuration.ackTimeoutMilliseconds)
+        let overdue = leases.filter { $0.value.state == .dispatched && now - $0.value.dispatchedAt > ackLimit }
+        for (id, lease) in overdue.sorted(by: { $0.key < $1.key }) {
+            ackTimeouts.warning(logger, "task \(id) was not acknowledged within \(ackLimit); sending it again")
+            requeue(where: { _ in true }, only: id, since: lease.dispatchedAt)
+        }
+    }
+
+    private mutating func requeue(
+        where matches: (Lease) -> Bool, only id: UInt64, since: ContinuousClock.Instant
+    ) {
+        guard var lease = leases[id], matches(lease) else { return }
+        if let key = lease.peer { peers[key]?.outstanding -= 1 }
+        lease.state = .queued
+        lease.peer = nil
+        lease.lostSince = since
+        leases[id] = lease
+        retry.append(id)
+    }
+
+    // MARK: Leaving
+
+    /// A leaving worker is released once every result it sent has arrived; what it still held
+    /// (queued but never started) is sent to others.
     private mutating func releaseIfComplete(_ id: UInt32) {
-        guard var worker = workers[id], let expected = worker.goodbyeAfter,
-            worker.resultsReceived >= expected
+        guard var worker = workers[id], let expected = worker.goodbyeAfter, worker.resultsReceived >= expected
         else { return }
         if !worker.released {
-            logger.info("\(worker.info?.name ?? "worker \(id)") left after \(worker.tasksEnded) tasks")
+            logger.info("\(name(of: id)) left after \(worker.tasksDone + worker.tasksFailed) tasks")
+            worker.released = true
+            workers[id] = worker
+            let again = requeue(where: { $0.peer?.worker == id }, since: .now)
+            if again > 0 { logger.info("\(again) tasks \(name(of: id)) had not started are sent to other workers") }
         }
-        worker.released = true
-        workers[id] = worker
         releasable.append(id)
     }
 
-    /// Introduced workers heard from recently (hello every second) that have not been released.
+    private func name(of id: UInt32) -> String { workers[id]?.info?.name ?? "worker \(id)" }
+
+    /// Introduced workers heard from recently that have not been released.
     func liveWorkersNotReleased(now: ContinuousClock.Instant) -> [String] {
-        workers.filter { $0.value.info != nil && !$0.value.released && now - $0.value.lastSeen < .seconds(3) }
-            .map { $0.value.info.map { "\($0.name)@\($0.host)" } ?? "worker \($0.key)" }
-            .sorted()
+        workers.filter {
+            $0.value.info != nil && !$0.value.released && !$0.value.lost
+                && now - $0.value.lastSeen < .milliseconds(configuration.workerTimeoutMilliseconds)
+        }
+        .map { $0.value.info.map { "\($0.name)@\($0.host)" } ?? "worker \($0.key)" }
+        .sorted()
     }
 
     func allLiveWorkersReleased(now: ContinuousClock.Instant) -> Bool {
         liveWorkersNotReleased(now: now).isEmpty
     }
 
+    // MARK: Reporting
+
     func progress() -> RunProgress {
-        let elapsed = started.duration(to: .now)
-        return RunProgress(
-            submitted: submitted, succeeded: succeeded, failed: failed, inFlight: inFlight.count,
-            workers: workers.values.filter { !$0.released && $0.info != nil }.count,
-            inputFinished: inputCancelled || feed.isDrained,
-            elapsedSeconds: Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18)
+        RunProgress(
+            submitted: submitted, succeeded: succeeded, failed: failed, inFlight: leases.count,
+            workers: workers.values.filter { !$0.released && !$0.lost && $0.info != nil }.count,
+            inputFinished: inputCancelled || feed.isDrained, elapsedSeconds: seconds(started.duration(to: .now)))
+    }
+
+    func workerSummaries() -> [WorkerSummary] {
+        workers.values.compactMap { worker in
+            guard let info = worker.info else { return nil }
+            return WorkerSummary(
+                name: info.name, host: info.host, pid: info.pid, tasksDone: worker.tasksDone,
+                tasksFailed: worker.tasksFailed, restarts: worker.heartbeat?.restarts ?? 0,
+                state: worker.lost ? "lost" : worker.released ? "left" : "running")
+        }
+        .sorted { ($0.host, $0.name, $0.pid) < ($1.host, $1.name, $1.pid) }
     }
 
     func summary(notReleased: [String]) -> RunSummary {
         var perWorker: [String: UInt64] = [:]
-        for (id, worker) in workers where worker.tasksEnded > 0 {
-            perWorker[worker.info.map { "\($0.name)@\($0.host)" } ?? "worker \(id)", default: 0] += worker.tasksEnded
+        for (id, worker) in workers where worker.tasksDone + worker.tasksFailed > 0 {
+            let key = worker.info.map { "\($0.name)@\($0.host)" } ?? "worker \(id)"
+            perWorker[key, default: 0] += worker.tasksDone + worker.tasksFailed
         }
         return RunSummary(
             tasks: submitted, succeeded: succeeded, failed: failed, wallSeconds: progress().elapsedSeconds,
             rejectedMessages: rejected.count, duplicateResults: duplicates, perWorker: perWorker,
-            workersNotReleased: notReleased)
+            workersNotReleased: notReleased, workers: workerSummaries(), redeliveries: redeliveries,
+            resumed: resumed, worstRedeliverySeconds: seconds(worstRedelivery))
+    }
+
+    private func seconds(_ duration: Duration) -> Double {
+        Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
     }
 }

@@ -2,8 +2,8 @@ import Foundation
 
 /// One entry of the producer's input, before it gets an id.
 public enum SourceItem: Sendable, Equatable {
-    /// A task: registered name and JSON arguments.
-    case task(name: String, payload: [UInt8])
+    /// A task: registered name, JSON arguments, and its own time limit (nil: the producer's default).
+    case task(name: String, payload: [UInt8], timeLimitSeconds: Double? = nil)
     /// Input that could not be turned into a task; it ends as a `bad-input` failure.
     case invalid(reason: String)
 }
@@ -67,7 +67,8 @@ public struct TaskSource: Sendable {
         }
     }
 
-    /// Parses `{"task": NAME, "args": ANY}`; `args` defaults to `{}`.
+    /// Parses `{"task": NAME, "args": ANY, "time_limit": SECONDS}`; `args` defaults to `{}`,
+    /// `time_limit` is optional.
     static func parseTaskLine(_ bytes: ArraySlice<UInt8>, lineNumber: Int) -> SourceItem {
         let object: Any
         do {
@@ -85,6 +86,14 @@ public struct TaskSource: Sendable {
         guard name.utf8.count <= WireFormat.maxNameLength else {
             return .invalid(reason: "line \(lineNumber): task name is longer than \(WireFormat.maxNameLength) bytes")
         }
+        var timeLimit: Double?
+        if let raw = fields["time_limit"] {
+            guard let seconds = (raw as? NSNumber)?.doubleValue, !(raw is Bool), seconds > 0, seconds < 4_000_000
+            else {
+                return .invalid(reason: "line \(lineNumber): \"time_limit\" must be a positive number of seconds")
+            }
+            timeLimit = seconds
+        }
         let args = fields["args"] ?? [String: Any]()
         guard
             let payload = try? JSONSerialization.data(
@@ -92,7 +101,7 @@ public struct TaskSource: Sendable {
         else {
             return .invalid(reason: "line \(lineNumber): \"args\" cannot be encoded as JSON")
         }
-        return .task(name: name, payload: Array(payload))
+        return .task(name: name, payload: Array(payload), timeLimitSeconds: timeLimit)
     }
 }
 

@@ -1,5 +1,6 @@
 import CZeroMQ
 import Foundation
+import Glibc
 
 /// A child process started with `posix_spawn`, inheriting stdin, stdout and stderr.
 ///
@@ -29,11 +30,19 @@ public struct ChildProcess: Sendable, Equatable {
         }
     }
 
-    public static func spawn(executable: String, arguments: [String]) throws -> ChildProcess {
+    /// Starts `executable`; `inherit` maps descriptors of this process to descriptor numbers in
+    /// the child (e.g. a shared-memory file to 3).
+    public static func spawn(
+        executable: String, arguments: [String], inherit: [(source: Int32, target: Int32)] = []
+    ) throws -> ChildProcess {
         var argv: [UnsafeMutablePointer<CChar>?] = ([executable] + arguments).map { strdup($0) } + [nil]
         defer { for pointer in argv { free(pointer) } }
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        for (source, target) in inherit { posix_spawn_file_actions_adddup2(&actions, source, target) }
         var pid: pid_t = 0
-        let result = posix_spawn(&pid, executable, nil, nil, &argv, environ)
+        let result = posix_spawn(&pid, executable, &actions, nil, &argv, Glibc.environ)
         guard result == 0 else {
             throw POSIXError(POSIXErrorCode(rawValue: result) ?? .EINVAL)
         }

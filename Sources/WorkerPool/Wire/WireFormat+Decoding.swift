@@ -10,6 +10,15 @@ public enum WorkerMessage: Sendable, Equatable {
     case hello(sender: UInt32, WorkerHello)
     case goodbye(sender: UInt32, WorkerGoodbye)
     case eventRequests(sender: UInt32, [EventRequest])
+    case started(sender: UInt32, [TaskAttempt])
+    case heartbeat(sender: UInt32, WorkerHeartbeat)
+    /// `worker` is the id of the process that died; the supervisor sends it.
+    case workerLost(worker: UInt32, WorkerLoss)
+}
+
+/// What a worker's task thread sends on the tasks socket.
+public enum TaskChannelMessage: Sendable, Equatable {
+    case ready(sender: UInt32, thread: UInt16)
 }
 
 /// Everything the producer may broadcast on the events socket.
@@ -23,9 +32,16 @@ extension WireFormat {
     /// whose id was readable but whose rest is not comes back as `.malformed`, and decoding
     /// stops there because the following offsets can no longer be trusted.
     public static func decodeTasks(_ bytes: UnsafeRawBufferPointer) throws(WireError) -> [DecodedTask] {
+        try decodeTaskMessage(bytes).tasks
+    }
+
+    /// Decodes a tasks message with its header (whose `epoch` names the producer's run).
+    public static func decodeTaskMessage(_ bytes: UnsafeRawBufferPointer) throws(WireError) -> (
+        header: MessageHeader, tasks: [DecodedTask]
+    ) {
         var reader = ByteReader(bytes)
         let header = try MessageHeader.read(from: &reader)
-        guard header.kind == .tasks else { throw .unexpectedKind(header.kind, socket: "tasks") }
+        guard header.kind == .tasks else { throw .unexpectedKind(header.kind, socket: "tasks (worker side)") }
         var decoded: [DecodedTask] = []
         decoded.reserveCapacity(Int(header.count))
         for _ in 0..<header.count {
@@ -33,6 +49,7 @@ extension WireFormat {
             var attempt: UInt16 = 0
             do {
                 attempt = try reader.read(UInt16.self, "attempt")
+                let timeLimit = try reader.read(UInt32.self, "time limit")
                 let nameLength = try reader.read(UInt8.self, "task name length")
                 let payloadLength = try reader.read(UInt32.self, "payload length")
                 let rawName = try reader.readBytes(Int(nameLength), "task name")
@@ -42,18 +59,41 @@ extension WireFormat {
                     decoded.append(.malformed(id: id, attempt: attempt, error: .invalidUTF8(what: "task name")))
                     continue
                 }
-                decoded.append(.task(TaskRecord(id: id, attempt: attempt, name: name, payload: Array(payload))))
+                decoded.append(
+                    .task(
+                        TaskRecord(
+                            id: id, attempt: attempt, timeLimitMilliseconds: timeLimit, name: name,
+                            payload: Array(payload))))
             } catch {
                 decoded.append(.malformed(id: id, attempt: attempt, error: error))
-                return decoded
+                return (header, decoded)
             }
         }
         try reader.expectEnd()
-        return decoded
+        return (header, decoded)
+    }
+
+    /// Decodes what a worker's task thread sends on the tasks socket.
+    public static func decodeTaskChannel(_ bytes: UnsafeRawBufferPointer) throws(WireError) -> TaskChannelMessage {
+        var reader = ByteReader(bytes)
+        let header = try MessageHeader.read(from: &reader)
+        guard header.kind == .ready, header.count == 1 else {
+            throw .unexpectedKind(header.kind, socket: "tasks (producer side)")
+        }
+        let thread = try reader.read(UInt16.self, "thread")
+        try reader.expectEnd()
+        return .ready(sender: header.sender, thread: thread)
     }
 
     /// Decodes anything a worker sends on the results socket.
     public static func decodeWorkerMessage(_ bytes: UnsafeRawBufferPointer) throws(WireError) -> WorkerMessage {
+        try decodeWorkerEnvelope(bytes).message
+    }
+
+    /// Decodes anything a worker sends on the results socket, with the header.
+    public static func decodeWorkerEnvelope(_ bytes: UnsafeRawBufferPointer) throws(WireError) -> (
+        header: MessageHeader, message: WorkerMessage
+    ) {
         var reader = ByteReader(bytes)
         let header = try MessageHeader.read(from: &reader)
         let message: WorkerMessage
@@ -96,11 +136,51 @@ extension WireFormat {
                 requests.append(EventRequest(operation, try reader.readShortString("event name")))
             }
             message = .eventRequests(sender: header.sender, requests)
-        case .tasks, .eventState, .released:
+        case .started:
+            var tasks: [TaskAttempt] = []
+            tasks.reserveCapacity(Int(header.count))
+            for _ in 0..<header.count {
+                let id = try reader.read(UInt64.self, "task id")
+                tasks.append(TaskAttempt(id: id, attempt: try reader.read(UInt16.self, "attempt")))
+            }
+            message = .started(sender: header.sender, tasks)
+        case .heartbeat:
+            guard header.count == 1 else { throw .truncated(what: "heartbeat record", needed: 1, available: 0) }
+            let done = try reader.read(UInt64.self, "tasks done")
+            let failed = try reader.read(UInt64.self, "tasks failed")
+            let restarts = try reader.read(UInt32.self, "restarts")
+            let count = try reader.read(UInt16.self, "held count")
+            var held: [HeldTask] = []
+            held.reserveCapacity(Int(count))
+            for _ in 0..<count {
+                let id = try reader.read(UInt64.self, "held task id")
+                held.append(HeldTask(id: id, running: try reader.read(UInt8.self, "running flag") != 0))
+            }
+            message = .heartbeat(
+                sender: header.sender,
+                WorkerHeartbeat(tasksDone: done, tasksFailed: failed, restarts: restarts, held: held))
+        case .workerLost:
+            guard header.count == 1 else { throw .truncated(what: "worker-lost record", needed: 1, available: 0) }
+            let rawReason = try reader.read(UInt8.self, "reason")
+            guard let reason = WorkerLoss.Reason(rawValue: rawReason & 0x7F) else { throw .unknownKind(rawReason) }
+            let detail = try reader.read(Int32.self, "detail")
+            let culprit = try reader.read(UInt64.self, "culprit")
+            let count = try reader.read(UInt16.self, "running count")
+            var running: [TaskAttempt] = []
+            for _ in 0..<count {
+                let id = try reader.read(UInt64.self, "task id")
+                running.append(TaskAttempt(id: id, attempt: try reader.read(UInt16.self, "attempt")))
+            }
+            message = .workerLost(
+                worker: header.sender,
+                WorkerLoss(
+                    reason: reason, detail: detail, signalled: rawReason & 0x80 != 0, culprit: culprit,
+                    running: running))
+        case .tasks, .eventState, .released, .ready:
             throw .unexpectedKind(header.kind, socket: "results")
         }
         try reader.expectEnd()
-        return message
+        return (header, message)
     }
 
     /// Decodes anything the producer broadcasts on the events socket.
@@ -116,12 +196,13 @@ extension WireFormat {
             let count = try reader.read(UInt16.self, "event count")
             var names: [String] = []
             for _ in 0..<count { names.append(try reader.readShortString("event name")) }
-            broadcast = .eventState(EventSnapshot(sequence: sequence, shutdown: flags & 1 != 0, setEvents: names))
+            broadcast = .eventState(
+                EventSnapshot(epoch: header.epoch, sequence: sequence, shutdown: flags & 1 != 0, setEvents: names))
         case .released:
             var ids: [UInt32] = []
             for _ in 0..<header.count { ids.append(try reader.read(UInt32.self, "worker id")) }
             broadcast = .released(ids)
-        case .tasks, .results, .hello, .goodbye, .eventRequest:
+        case .tasks, .results, .hello, .goodbye, .eventRequest, .ready, .started, .heartbeat, .workerLost:
             throw .unexpectedKind(header.kind, socket: "events")
         }
         try reader.expectEnd()
@@ -135,6 +216,9 @@ extension WireFormat {
     }
     public static func decodeWorkerMessage(_ bytes: [UInt8]) throws(WireError) -> WorkerMessage {
         try bytes.withUnsafeBytes { raw in Result { () throws(WireError) in try decodeWorkerMessage(raw) } }.get()
+    }
+    public static func decodeTaskChannel(_ bytes: [UInt8]) throws(WireError) -> TaskChannelMessage {
+        try bytes.withUnsafeBytes { raw in Result { () throws(WireError) in try decodeTaskChannel(raw) } }.get()
     }
     public static func decodeBroadcast(_ bytes: [UInt8]) throws(WireError) -> ProducerBroadcast {
         try bytes.withUnsafeBytes { raw in Result { () throws(WireError) in try decodeBroadcast(raw) } }.get()

@@ -5,13 +5,14 @@ extension WireFormat {
         public private(set) var count: UInt16 = 0
         public let kind: MessageKind
 
-        public init(kind: MessageKind, sender: UInt32 = 0, capacity: Int = 64) {
+        public init(kind: MessageKind, sender: UInt32 = 0, epoch: UInt32 = 0, capacity: Int = 64) {
             self.kind = kind
             writer = ByteWriter(capacity: capacity)
             writer.append(WireFormat.version)
             writer.append(kind.rawValue)
             writer.append(UInt16(0))
             writer.append(sender)
+            writer.append(epoch)
         }
 
         public var byteCount: Int { writer.bytes.count }
@@ -21,6 +22,7 @@ extension WireFormat {
             precondition(kind == .tasks && task.name.utf8.count <= WireFormat.maxNameLength)
             writer.append(task.id)
             writer.append(task.attempt)
+            writer.append(task.timeLimitMilliseconds)
             writer.append(UInt8(task.name.utf8.count))
             writer.append(UInt32(task.payload.count))
             writer.append(contentsOf: task.name.utf8)
@@ -63,6 +65,7 @@ extension WireFormat {
 
         public mutating func append(_ snapshot: EventSnapshot) {
             precondition(kind == .eventState && snapshot.setEvents.count <= Int(UInt16.max))
+            writer.patch(snapshot.epoch, at: 8)
             writer.append(snapshot.sequence)
             writer.append(UInt8(snapshot.shutdown ? 1 : 0))
             writer.append(UInt16(snapshot.setEvents.count))
@@ -76,6 +79,47 @@ extension WireFormat {
             count += 1
         }
 
+        public mutating func append(readyThread thread: UInt16) {
+            precondition(kind == .ready)
+            writer.append(thread)
+            count += 1
+        }
+
+        public mutating func append(started task: TaskAttempt) {
+            precondition(kind == .started)
+            writer.append(task.id)
+            writer.append(task.attempt)
+            count += 1
+        }
+
+        public mutating func append(_ heartbeat: WorkerHeartbeat) {
+            precondition(kind == .heartbeat)
+            let held = heartbeat.held.prefix(Int(UInt16.max))
+            writer.append(heartbeat.tasksDone)
+            writer.append(heartbeat.tasksFailed)
+            writer.append(heartbeat.restarts)
+            writer.append(UInt16(held.count))
+            for task in held {
+                writer.append(task.id)
+                writer.append(UInt8(task.running ? 1 : 0))
+            }
+            count += 1
+        }
+
+        public mutating func append(_ loss: WorkerLoss) {
+            precondition(kind == .workerLost)
+            let running = loss.running.prefix(Int(UInt16.max))
+            writer.append(loss.reason.rawValue | (loss.signalled ? 0x80 : 0))
+            writer.append(loss.detail)
+            writer.append(loss.culprit)
+            writer.append(UInt16(running.count))
+            for task in running {
+                writer.append(task.id)
+                writer.append(task.attempt)
+            }
+            count += 1
+        }
+
         /// The finished message.
         public consuming func finish() -> [UInt8] {
             writer.patch(count, at: 2)
@@ -83,15 +127,17 @@ extension WireFormat {
         }
     }
 
-    public static func encode(_ tasks: [TaskRecord]) -> [UInt8] {
-        var message = MessageWriter(kind: .tasks, capacity: headerSize + tasks.reduce(0) { $0 + $1.encodedSize })
+    public static func encode(_ tasks: [TaskRecord], epoch: UInt32 = 0) -> [UInt8] {
+        var message = MessageWriter(
+            kind: .tasks, epoch: epoch, capacity: headerSize + tasks.reduce(0) { $0 + $1.encodedSize })
         for task in tasks { message.append(task) }
         return message.finish()
     }
 
-    public static func encode(_ results: [ResultRecord], sender: UInt32) -> [UInt8] {
+    public static func encode(_ results: [ResultRecord], sender: UInt32, epoch: UInt32 = 0) -> [UInt8] {
         var message = MessageWriter(
-            kind: .results, sender: sender, capacity: headerSize + results.reduce(0) { $0 + $1.encodedSize })
+            kind: .results, sender: sender, epoch: epoch,
+            capacity: headerSize + results.reduce(0) { $0 + $1.encodedSize })
         for result in results { message.append(result) }
         return message.finish()
     }
@@ -120,8 +166,34 @@ extension WireFormat {
         return message.finish()
     }
 
-    public static func encode(releasedWorkers ids: [UInt32]) -> [UInt8] {
-        var message = MessageWriter(kind: .released)
+    public static func encode(readyThread thread: UInt16, sender: UInt32) -> [UInt8] {
+        var message = MessageWriter(kind: .ready, sender: sender)
+        message.append(readyThread: thread)
+        return message.finish()
+    }
+
+    public static func encode(started tasks: [TaskAttempt], sender: UInt32, epoch: UInt32 = 0) -> [UInt8] {
+        var message = MessageWriter(
+            kind: .started, sender: sender, epoch: epoch, capacity: headerSize + 10 * tasks.count)
+        for task in tasks { message.append(started: task) }
+        return message.finish()
+    }
+
+    public static func encode(_ heartbeat: WorkerHeartbeat, sender: UInt32, epoch: UInt32 = 0) -> [UInt8] {
+        var message = MessageWriter(kind: .heartbeat, sender: sender, epoch: epoch)
+        message.append(heartbeat)
+        return message.finish()
+    }
+
+    public static func encode(_ loss: WorkerLoss, worker: UInt32) -> [UInt8] {
+        // No epoch: the supervisor does not follow the producer's runs; task attempts identify.
+        var message = MessageWriter(kind: .workerLost, sender: worker)
+        message.append(loss)
+        return message.finish()
+    }
+
+    public static func encode(releasedWorkers ids: [UInt32], epoch: UInt32 = 0) -> [UInt8] {
+        var message = MessageWriter(kind: .released, epoch: epoch)
         for id in ids { message.append(releasedWorker: id) }
         return message.finish()
     }

@@ -4,17 +4,23 @@
 /// header's kind, all integers little-endian.
 ///
 /// ```
-/// header  | version u8 | kind u8 | count u16 | sender u32 |
-/// task    | id u64 | attempt u16 | name length u8 | payload length u32 | name | payload |
-/// result  | id u64 | attempt u16 | status u8 | run time µs u32 | payload length u32 | payload |
+/// header    | version u8 | kind u8 | count u16 | sender u32 | epoch u32 |
+/// task      | id u64 | attempt u16 | time limit ms u32 | name length u8 | payload length u32 | name | payload |
+/// result    | id u64 | attempt u16 | status u8 | run time µs u32 | payload length u32 | payload |
+/// ready     | thread u16 |
+/// started   | id u64 | attempt u16 |
+/// heartbeat | done u64 | failed u64 | restarts u32 | held u16 | held × (id u64 | running u8) |
+/// lost      | reason u8 | detail i32 | culprit u64 | running u16 | running × (id u64 | attempt u16) |
 /// ```
 ///
-/// One frame rather than a header frame plus a payload frame: libzmq handles a frame of up to
-/// 33 bytes without allocating, and several records per frame give batching on the same format.
-/// `sender` is the worker's random 32-bit id on worker messages (0 from the producer).
+/// One frame rather than a header frame plus a payload frame: one libzmq message per send, and
+/// several records per frame give batching on the same format. `sender` is the worker's random
+/// 32-bit id on worker messages (0 from the producer). `epoch` is the producer's random run id:
+/// the producer stamps it on everything it sends and workers echo it on what concerns its tasks,
+/// so a restarted producer never mistakes an old run's result for one of its own.
 public enum WireFormat {
     public static let version: UInt8 = 1
-    public static let headerSize = 8
+    public static let headerSize = 12
     public static let maxNameLength = 255
     /// Default limit for one message, enforced by the sender and, via `ZMQ_MAXMSGSIZE`, by the receiver.
     public static let defaultMaxMessageSize = 16 << 20
@@ -32,6 +38,13 @@ public enum MessageKind: UInt8, Sendable, CustomStringConvertible {
     // producer → workers, events socket
     case eventState = 6
     case released = 7
+    // worker → producer, tasks socket: a task thread is connected and takes work
+    case ready = 8
+    // worker → producer, results socket
+    case started = 9
+    case heartbeat = 10
+    /// From a worker's supervisor: one of its processes died.
+    case workerLost = 11
 
     public var description: String {
         switch self {
@@ -42,6 +55,10 @@ public enum MessageKind: UInt8, Sendable, CustomStringConvertible {
         case .eventRequest: "event-request"
         case .eventState: "event-state"
         case .released: "released"
+        case .ready: "ready"
+        case .started: "started"
+        case .heartbeat: "heartbeat"
+        case .workerLost: "worker-lost"
         }
     }
 }
@@ -50,11 +67,13 @@ public struct MessageHeader: Sendable, Equatable {
     public var kind: MessageKind
     public var count: UInt16
     public var sender: UInt32
+    public var epoch: UInt32
 
-    public init(kind: MessageKind, count: UInt16, sender: UInt32) {
+    public init(kind: MessageKind, count: UInt16, sender: UInt32, epoch: UInt32 = 0) {
         self.kind = kind
         self.count = count
         self.sender = sender
+        self.epoch = epoch
     }
 
     static func read(from reader: inout ByteReader) throws(WireError) -> MessageHeader {
@@ -65,7 +84,8 @@ public struct MessageHeader: Sendable, Equatable {
         guard let kind = MessageKind(rawValue: rawKind) else { throw .unknownKind(rawKind) }
         let count = try reader.read(UInt16.self, "record count")
         let sender = try reader.read(UInt32.self, "sender")
-        return MessageHeader(kind: kind, count: count, sender: sender)
+        let epoch = try reader.read(UInt32.self, "epoch")
+        return MessageHeader(kind: kind, count: count, sender: sender, epoch: epoch)
     }
 
     /// Reads just the header of `bytes`.
@@ -79,18 +99,21 @@ public struct MessageHeader: Sendable, Equatable {
 public struct TaskRecord: Sendable, Equatable {
     public var id: UInt64
     public var attempt: UInt16
+    /// Run time allowed before the worker's supervisor kills the process; 0 is no limit.
+    public var timeLimitMilliseconds: UInt32
     public var name: String
     public var payload: [UInt8]
 
-    public init(id: UInt64, attempt: UInt16 = 1, name: String, payload: [UInt8]) {
+    public init(id: UInt64, attempt: UInt16 = 1, timeLimitMilliseconds: UInt32 = 0, name: String, payload: [UInt8]) {
         self.id = id
         self.attempt = attempt
+        self.timeLimitMilliseconds = timeLimitMilliseconds
         self.name = name
         self.payload = payload
     }
 
     /// Bytes of a task record before its name and payload.
-    public static let fixedSize = 8 + 2 + 1 + 4
+    public static let fixedSize = 8 + 2 + 4 + 1 + 4
     var encodedSize: Int { Self.fixedSize + name.utf8.count + payload.count }
 }
 
@@ -111,6 +134,10 @@ public enum ResultStatus: UInt8, Sendable, CaseIterable, CustomStringConvertible
     case badInput = 6
     /// The run was interrupted before the task ended.
     case cancelled = 7
+    /// The task ran past its time limit and its process was killed.
+    case timeLimit = 8
+    /// The task's process died while running it, `--max-attempts` times.
+    case workerDied = 9
 
     public var description: String {
         switch self {
@@ -122,6 +149,8 @@ public enum ResultStatus: UInt8, Sendable, CaseIterable, CustomStringConvertible
         case .tooLarge: "too-large"
         case .badInput: "bad-input"
         case .cancelled: "cancelled"
+        case .timeLimit: "time-limit"
+        case .workerDied: "worker-died"
         }
     }
 }
@@ -184,14 +213,80 @@ public struct EventRequest: Sendable, Equatable {
 
 /// The producer's whole event state, broadcast on change, to each new subscriber, and periodically.
 public struct EventSnapshot: Sendable, Equatable {
+    /// The producer's run id: a worker adopts any snapshot from a new producer.
+    public var epoch: UInt32
     /// Increases with every change, so a worker ignores anything older than what it has.
     public var sequence: UInt64
     public var shutdown: Bool
     public var setEvents: [String]
 
-    public init(sequence: UInt64, shutdown: Bool, setEvents: [String]) {
+    public init(epoch: UInt32 = 0, sequence: UInt64, shutdown: Bool, setEvents: [String]) {
+        self.epoch = epoch
         self.sequence = sequence
         self.shutdown = shutdown
         self.setEvents = setEvents
+    }
+}
+
+/// A task a worker holds: queued in its process or running on one of its threads.
+public struct HeldTask: Sendable, Equatable {
+    public var id: UInt64
+    public var running: Bool
+    public init(id: UInt64, running: Bool) {
+        self.id = id
+        self.running = running
+    }
+}
+
+/// A worker process's periodic sign of life, with what it holds and what it has done.
+public struct WorkerHeartbeat: Sendable, Equatable {
+    public var tasksDone: UInt64
+    public var tasksFailed: UInt64
+    /// How often the supervisor restarted this process's slot.
+    public var restarts: UInt32
+    public var held: [HeldTask]
+
+    public init(tasksDone: UInt64, tasksFailed: UInt64, restarts: UInt32, held: [HeldTask]) {
+        self.tasksDone = tasksDone
+        self.tasksFailed = tasksFailed
+        self.restarts = restarts
+        self.held = held
+    }
+}
+
+/// A supervisor's report that one of its worker processes died, and what it was running.
+public struct WorkerLoss: Sendable, Equatable {
+    public enum Reason: UInt8, Sendable {
+        /// Exited or was killed by a signal while it should have been working.
+        case died = 1
+        /// Killed by its supervisor because a task overran its time limit.
+        case timeLimit = 2
+    }
+
+    public var reason: Reason
+    /// The signal number, or the exit code when `signalled` is false.
+    public var detail: Int32
+    public var signalled: Bool
+    /// The task that overran its time limit (0 when none did).
+    public var culprit: UInt64
+    /// Tasks running on the process's threads when it died, with their attempts.
+    public var running: [TaskAttempt]
+
+    public init(reason: Reason, detail: Int32, signalled: Bool, culprit: UInt64 = 0, running: [TaskAttempt]) {
+        self.reason = reason
+        self.detail = detail
+        self.signalled = signalled
+        self.culprit = culprit
+        self.running = running
+    }
+}
+
+/// A task id with the attempt it belongs to.
+public struct TaskAttempt: Sendable, Equatable, Hashable {
+    public var id: UInt64
+    public var attempt: UInt16
+    public init(id: UInt64, attempt: UInt16) {
+        self.id = id
+        self.attempt = attempt
     }
 }

@@ -1,87 +1,239 @@
+import CZeroMQ
 import Foundation
 import Logging
 import Synchronization
+import ZeroMQ
 
-/// Starts `processes` worker children and restarts any that dies; children that exit with
-/// code 0 (shutdown, SIGTERM) are done. Like a `multiprocessing.Pool` that survives crashes.
+/// Starts `processes` worker children and restarts any that dies, like a `multiprocessing.Pool`
+/// that survives crashes. It also enforces task time limits (killing a child whose task overran)
+/// and tells the producer what a dead child was running, so those tasks are retried at once.
+///
+/// Each child shares a ``RunningTaskBoard`` with the supervisor through a memfd passed as
+/// descriptor 3. Children that exit with code 0 (shutdown, SIGTERM) are done; code
+/// ``recycleExitCode`` asks for a fresh process.
 public final class Supervisor: Sendable {
+    /// A child that reached `--max-tasks-per-child` exits with this code to be replaced.
+    public static let recycleExitCode: Int32 = 100
+    /// The descriptor number under which a child finds its board.
+    public static let boardFileDescriptor: Int32 = 3
+
     public let processes: Int
+    public let threads: Int
     private let executable: String
-    private let childArguments: @Sendable (_ index: Int) -> [String]
+    private let endpoints: PoolEndpoints
+    private let childArguments: @Sendable (_ child: ChildLaunch) -> [String]
     private let logger: Logger
     private let state = Mutex(State())
     /// Wakes a restart backoff early when stopping.
     private let stopSemaphore = DispatchSemaphore(value: 0)
+    /// Ends the time-limit watchdog.
+    private let finishedSemaphore = DispatchSemaphore(value: 0)
 
-    private struct State {
-        var stopping = false
-        var children: [pid_t: Int] = [:]
+    /// What a child needs to know about itself.
+    public struct ChildLaunch: Sendable {
+        /// 1-based: `Worker-1` ...
+        public var index: Int
+        public var workerID: UInt32
+        public var restarts: UInt32
     }
 
-    /// - Parameter childArguments: the command line of child `index` (1-based).
+    private struct Slot: Sendable {
+        var launch: ChildLaunch
+        var pid: pid_t?
+        var startedAt: ContinuousClock.Instant
+        var consecutiveCrashes = 0
+        /// Set by the watchdog when it killed the child for this task.
+        var timeLimitCulprit: RunningTaskBoard.Running?
+    }
+
+    private struct State: Sendable {
+        var stopping = false
+        var slots: [Slot] = []
+    }
+
+    /// Boards by slot; created before any child starts, never replaced.
+    private let boards: [RunningTaskBoard]
+    private let boardDescriptors: [Int32]
+
+    /// - Parameters:
+    ///   - endpoints: the producer's, for reporting dead children on its results socket.
+    ///   - childArguments: the command line of a child.
     public init(
-        processes: Int, executable: String, logger: Logger,
-        childArguments: @escaping @Sendable (_ index: Int) -> [String]
-    ) {
+        processes: Int, threads: Int, executable: String, endpoints: PoolEndpoints, logger: Logger,
+        childArguments: @escaping @Sendable (_ child: ChildLaunch) -> [String]
+    ) throws {
         self.processes = processes
+        self.threads = threads
         self.executable = executable
+        self.endpoints = endpoints
         self.logger = logger
         self.childArguments = childArguments
+        var boards: [RunningTaskBoard] = []
+        var descriptors: [Int32] = []
+        for index in 1...processes {
+            let fd = czmq_memfd_create("worker-\(index)-board")
+            guard fd >= 0, let board = RunningTaskBoard(fileDescriptor: fd, threads: threads) else {
+                throw POSIXError(POSIXErrorCode(rawValue: czmq_errno()) ?? .ENOMEM)
+            }
+            boards.append(board)
+            descriptors.append(fd)
+        }
+        self.boards = boards
+        self.boardDescriptors = descriptors
     }
+
+    deinit { for fd in boardDescriptors { close(fd) } }
 
     /// Forwards SIGTERM to every child; they finish the task in hand and leave.
     public func stop() {
         let pids = state.withLock { state -> [pid_t] in
             state.stopping = true
-            return Array(state.children.keys)
+            return state.slots.compactMap(\.pid)
         }
         stopSemaphore.signal()
         for pid in pids { ChildProcess(pid: pid).signal(SIGTERM) }
     }
 
     /// Runs until every child has ended cleanly; returns the exit code for this process.
-    public func run() -> Int32 {
-        for index in 1...processes { start(index) }
-        var restarts = [Int](repeating: 0, count: processes + 1)
+    public func run() throws -> Int32 {
+        let context = try Context()
+        let reports = try Socket(context, .push)
+        try reports.setLinger(milliseconds: 2_000)
+        try reports.setReconnect(intervalMilliseconds: 100, maximumMilliseconds: 2_000)
+        try reports.connect(endpoints.results)
+
+        state.withLock { state in
+            state.slots = (1...processes).map {
+                Slot(launch: ChildLaunch(index: $0, workerID: 0, restarts: 0), startedAt: .now)
+            }
+        }
+        for slot in 0..<processes { start(slot) }
+        let watchdog = Thread { [self] in watchTimeLimits() }
+        watchdog.name = "time-limit-watchdog"
+        watchdog.start()
+        defer { finishedSemaphore.signal() }
+
         while let (child, status) = ChildProcess.waitAny() {
-            let (index, stopping) = state.withLock { state in
-                (state.children.removeValue(forKey: child.pid), state.stopping)
+            let found = state.withLock { state -> (Int, Slot, Bool)? in
+                guard let slot = state.slots.firstIndex(where: { $0.pid == child.pid }) else { return nil }
+                let before = state.slots[slot]
+                state.slots[slot].pid = nil
+                state.slots[slot].timeLimitCulprit = nil
+                return (slot, before, state.stopping)
             }
-            guard let index else { continue }
-            let name = "Worker-\(index)"
-            if status == .exited(0) {
+            guard let (slot, ended, stopping) = found else { continue }
+            let name = "Worker-\(ended.launch.index)"
+            let running = boards[slot].allRunning
+            boards[slot].reset()
+
+            switch status {
+            case .exited(0):
                 logger.debug("\(name) (pid \(child.pid)) ended with \(status)")
-            } else if stopping {
-                logger.warning("\(name) (pid \(child.pid)) ended with \(status) while stopping")
-            } else {
-                restarts[index] += 1
-                let backoff = min(0.1 * pow(2, Double(min(restarts[index] - 1, 6))), 5)
-                logger.error(
-                    "\(name) (pid \(child.pid)) died with \(status); restarting in \(String(format: "%.1f", backoff)) s"
-                )
-                if stopSemaphore.wait(timeout: .now() + backoff) == .success {
-                    stopSemaphore.signal()
-                    continue
+            case .exited(Self.recycleExitCode) where !stopping:
+                logger.info("\(name) (pid \(child.pid)) reached its task limit; starting a fresh process")
+                start(slot)
+            default:
+                let loss = WorkerLoss(
+                    reason: ended.timeLimitCulprit == nil ? .died : .timeLimit,
+                    detail: status.code, signalled: status.isSignal,
+                    culprit: ended.timeLimitCulprit?.task.id ?? 0, running: running.map(\.task))
+                try reports.send(WireFormat.encode(loss, worker: ended.launch.workerID), dontWait: true)
+                if let culprit = ended.timeLimitCulprit {
+                    let limit = Double(culprit.limitNanoseconds) / 1e9
+                    logger.warning(
+                        "\(name) (pid \(child.pid)) killed: task \(culprit.task.id) exceeded its time limit of \(limit) s"
+                    )
+                } else {
+                    let tasks = running.map { "\($0.task.id)" }.joined(separator: ", ")
+                    logger.error(
+                        "\(name) (pid \(child.pid)) died with \(status)\(tasks.isEmpty ? "" : " running task \(tasks)")"
+                    )
                 }
-                start(index)
+                guard !stopping else { break }
+                let crashes = state.withLock { state -> Int in
+                    // A process that ran for a while before dying is not in a crash loop.
+                    if ended.timeLimitCulprit != nil || ContinuousClock.now - ended.startedAt > .seconds(10) {
+                        state.slots[slot].consecutiveCrashes = 0
+                    }
+                    state.slots[slot].consecutiveCrashes += 1
+                    return state.slots[slot].consecutiveCrashes
+                }
+                let backoff = crashes <= 1 ? 0 : min(0.1 * pow(2, Double(min(crashes - 2, 6))), 5)
+                logger.info("restarting \(name)\(backoff > 0 ? String(format: " in %.1f s", backoff) : "")")
+                if backoff > 0 {
+                    if stopSemaphore.wait(timeout: .now() + backoff) == .success {
+                        stopSemaphore.signal()
+                        break
+                    }
+                }
+                start(slot)
             }
-            if state.withLock({ $0.children.isEmpty }) { break }
+            if state.withLock({ $0.slots.allSatisfy { $0.pid == nil } }) { break }
         }
         logger.info("process shutting down")
         return 0
     }
 
-    private func start(_ index: Int) {
+    private func start(_ slot: Int) {
+        let launch = state.withLock { state -> ChildLaunch? in
+            guard !state.stopping || state.slots[slot].launch.workerID == 0 else { return nil }
+            var launch = state.slots[slot].launch
+            if launch.workerID != 0 { launch.restarts += 1 }
+            launch.workerID = UInt32.random(in: 1...UInt32.max)
+            return launch
+        }
+        guard let launch else { return }
+        boards[slot].reset()
         do {
-            let child = try ChildProcess.spawn(executable: executable, arguments: childArguments(index))
+            let child = try ChildProcess.spawn(
+                executable: executable, arguments: childArguments(launch),
+                inherit: [(boardDescriptors[slot], Self.boardFileDescriptor)])
             let stopping = state.withLock { state -> Bool in
-                state.children[child.pid] = index
+                state.slots[slot].launch = launch
+                state.slots[slot].pid = child.pid
+                state.slots[slot].startedAt = .now
                 return state.stopping
             }
             if stopping { child.signal(SIGTERM) }
-            logger.debug("started Worker-\(index) (pid \(child.pid))")
+            logger.debug("started Worker-\(launch.index) (pid \(child.pid))")
         } catch {
-            logger.error("could not start Worker-\(index): \(error)")
+            logger.error("could not start Worker-\(launch.index): \(error)")
         }
+    }
+
+    /// Kills a child whose task ran past its limit; the reaping loop reports and restarts it.
+    private func watchTimeLimits() {
+        while true {
+            // A 20 ms scan bounds how late a limit is enforced.
+            if finishedSemaphore.wait(timeout: .now() + 0.02) == .success { return }
+            let now = czmq_monotonic_nanoseconds()
+            for (slot, board) in boards.enumerated() {
+                guard
+                    let overrun = board.allRunning.first(where: {
+                        $0.limitNanoseconds > 0 && now &- $0.startedNanoseconds > $0.limitNanoseconds
+                    })
+                else { continue }
+                let pid = state.withLock { state -> pid_t? in
+                    guard let pid = state.slots[slot].pid, state.slots[slot].timeLimitCulprit == nil else { return nil }
+                    state.slots[slot].timeLimitCulprit = overrun
+                    return pid
+                }
+                if let pid { ChildProcess(pid: pid).signal(SIGKILL) }
+            }
+        }
+    }
+}
+
+extension ChildProcess.Status {
+    var code: Int32 {
+        switch self {
+        case .exited(let code): code
+        case .signalled(let signal): signal
+        }
+    }
+
+    var isSignal: Bool {
+        if case .signalled = self { return true }
+        return false
     }
 }

@@ -4,16 +4,20 @@ public struct WorkerConfiguration: Sendable {
     /// The process's name in logs and results, e.g. `Worker-1`.
     public var name: String
     public var host: String
+    /// This process's id on the wire; its supervisor chooses it so it can report the process's
+    /// death. Random when nil.
+    public var workerID: UInt32?
+    /// How often the supervisor restarted this process's slot (reported in heartbeats).
+    public var restarts: UInt32 = 0
     /// Task threads in this process; each has its own task and result sockets.
     public var threads: Int = 1
-    /// Tasks buffered per thread by libzmq before it stops reading from the producer. Small
-    /// keeps a busy thread from hoarding work that idle ones could run.
-    public var receiveHighWaterMark: Int32 = 100
+    /// Leave after this many tasks so the supervisor starts a fresh process (nil: never).
+    public var maxTasks: Int?
     /// Results of fast tasks are sent together once this much run time has accumulated.
     public var resultFlushMicroseconds: UInt64 = 1_000
     public var maxMessageSize: Int = WireFormat.defaultMaxMessageSize
-    /// How often the worker re-announces itself (so a restarted producer learns it).
-    public var helloIntervalMilliseconds: Int = 1_000
+    /// How often the worker sends a heartbeat (and re-announces itself to a restarted producer).
+    public var heartbeatIntervalMilliseconds: Int = 1_000
     /// How long a leaving worker waits for the producer to confirm it has every result.
     public var goodbyeTimeoutMilliseconds: Int = 5_000
 
@@ -31,4 +35,6 @@ public struct WorkerReport: Sendable, Equatable {
     public var malformedMessages: UInt64
     /// Whether the producer confirmed receiving every result before the worker left.
     public var released: Bool
+    /// Whether it left because it reached ``WorkerConfiguration/maxTasks``.
+    public var recycled: Bool
 }

@@ -1,0 +1,224 @@
+import Foundation
+import ZeroMQ
+
+/// One task thread of a worker process: its DEALER receives tasks from the producer, its PUSH
+/// sends acknowledgements and results; it runs the tasks itself, one at a time.
+///
+/// Between tasks it drains the DEALER without blocking, so tasks that arrive while a long one
+/// runs are acknowledged as soon as it ends, and the producer sees each task's progress.
+struct TaskThread {
+    let node: WorkerNode
+    /// 0-based; the producer sees it as part of the routing id.
+    let index: Int
+
+    private var configuration: WorkerConfiguration { node.configuration }
+
+    /// `worker id | thread` (6 bytes, little-endian): how the producer's ROUTER addresses this thread.
+    var routingID: [UInt8] {
+        var bytes: [UInt8] = []
+        withUnsafeBytes(of: node.workerID.littleEndian) { bytes.append(contentsOf: $0) }
+        withUnsafeBytes(of: UInt16(index).littleEndian) { bytes.append(contentsOf: $0) }
+        return bytes
+    }
+
+    func run() throws {
+        let tasks = try Socket(node.context, .dealer)
+        try tasks.setRoutingID(routingID)
+        try tasks.setReceiveHighWaterMark(0)
+        try tasks.setMaxMessageSize(Int64(configuration.maxMessageSize))
+        try tasks.setReconnect(intervalMilliseconds: 100, maximumMilliseconds: 2_000)
+        try tasks.setHeartbeat(intervalMilliseconds: 1_000, timeoutMilliseconds: 5_000)
+        let monitorEndpoint = "inproc://task-socket-\(index)"
+        try tasks.startMonitor(monitorEndpoint, events: .handshakeSucceeded)
+        let monitor = try SocketMonitor(node.context, endpoint: monitorEndpoint)
+        try tasks.connect(configuration.endpoints.tasks)
+        let results = try Socket(node.context, .push)
+        try results.setLinger(milliseconds: Int32(configuration.goodbyeTimeoutMilliseconds))
+        try results.setReconnect(intervalMilliseconds: 100, maximumMilliseconds: 2_000)
+        try results.setHeartbeat(intervalMilliseconds: 1_000, timeoutMilliseconds: 5_000)
+        try results.connect(configuration.endpoints.results)
+
+        var poller = Poller()
+        let taskIndex = poller.add(tasks, .readable)
+        let monitorIndex = poller.add(monitor.socket, .readable)
+        let stopIndex = poller.add(fileDescriptor: node.stopSignal.fileDescriptor, .readable)
+        var loop = Loop(node: node, index: index, tasks: tasks, results: results, queue: node.queues[index])
+        var announced = false
+
+        while true {
+            let idle = loop.isIdle
+            if idle {
+                try poller.poll(timeoutMilliseconds: -1)
+                if poller.events(at: stopIndex).contains(.readable) { break }
+            } else if node.isStopping {
+                break
+            }
+            // Every completed handshake (the first, and each reconnection) is announced with
+            // `ready`, so the producer knows this thread and that anything sent before was lost.
+            if !idle || poller.events(at: monitorIndex).contains(.readable) {
+                while let event = try monitor.next(dontWait: true) {
+                    guard event.kind.contains(.handshakeSucceeded) else { continue }
+                    try tasks.send(
+                        WireFormat.encode(readyThread: UInt16(index), sender: node.workerID), dontWait: true)
+                    if !announced {
+                        announced = true
+                        node.taskThreadReady()
+                    }
+                }
+            }
+            if !idle || poller.events(at: taskIndex).contains(.readable) {
+                try loop.receiveAvailable()
+            }
+            try loop.runNext()
+        }
+        try loop.flush()
+    }
+
+    /// The state of one task thread's receive-run-send cycle.
+    struct Loop {
+        let node: WorkerNode
+        let index: Int
+        let tasks: Socket
+        let results: Socket
+        let queue: WorkerNode.LocalQueue
+        let message = Message()
+        var batch: WireFormat.MessageWriter
+        var batchEpoch: UInt32 = 0
+        var batchMicroseconds: UInt64 = 0
+        var tasksRun = 0
+
+        init(node: WorkerNode, index: Int, tasks: Socket, results: Socket, queue: WorkerNode.LocalQueue) {
+            self.node = node
+            self.index = index
+            self.tasks = tasks
+            self.results = results
+            self.queue = queue
+            batch = WireFormat.MessageWriter(kind: .results, sender: node.workerID, capacity: 256)
+        }
+
+        var isIdle: Bool { queue.tasks.withLock { $0.isEmpty } }
+
+        /// Moves every task libzmq has ready into the local queue and acknowledges them in one message.
+        mutating func receiveAvailable() throws {
+            var acknowledged: [TaskAttempt] = []
+            var ackEpoch: UInt32 = 0
+            while try tasks.receive(into: message, dontWait: true) {
+                if try tasks.discardRemainingFrames(of: message) > 0 {
+                    node.counters.malformed.add(1, ordering: .relaxed)
+                    node.logger.warning("dropped a task message with extra frames (expected 1)")
+                    continue
+                }
+                let decoded: (header: MessageHeader, tasks: [DecodedTask])
+                do {
+                    decoded = try message.withUnsafeBytes { bytes throws(WireError) in
+                        try WireFormat.decodeTaskMessage(bytes)
+                    }
+                } catch {
+                    node.counters.malformed.add(1, ordering: .relaxed)
+                    node.logger.warning("dropped a bad task message: \(error)")
+                    continue
+                }
+                let epoch = decoded.header.epoch
+                if !acknowledged.isEmpty && epoch != ackEpoch {
+                    try sendAcknowledgements(acknowledged, epoch: ackEpoch)
+                    acknowledged.removeAll()
+                }
+                ackEpoch = epoch
+                for item in decoded.tasks {
+                    switch item {
+                    case .task(let record):
+                        acknowledged.append(TaskAttempt(id: record.id, attempt: record.attempt))
+                        queue.tasks.withLock { $0.append(WorkerNode.QueuedTask(record: record, epoch: epoch)) }
+                    case .malformed(let id, let attempt, let error):
+                        node.counters.malformed.add(1, ordering: .relaxed)
+                        node.logger.warning("task \(id) is malformed: \(error)")
+                        try add(
+                            ResultRecord(
+                                id: id, attempt: attempt, status: .malformed,
+                                payload: Array("malformed task record: \(error)".utf8)), epoch: epoch)
+                    }
+                }
+            }
+            if !acknowledged.isEmpty { try sendAcknowledgements(acknowledged, epoch: ackEpoch) }
+        }
+
+        private func sendAcknowledgements(_ acknowledged: [TaskAttempt], epoch: UInt32) throws {
+            for chunk in stride(from: 0, to: acknowledged.count, by: Int(UInt16.max)) {
+                let slice = Array(acknowledged[chunk..<min(chunk + Int(UInt16.max), acknowledged.count)])
+                try results.send(WireFormat.encode(started: slice, sender: node.workerID, epoch: epoch))
+            }
+            node.counters.started.add(UInt64(acknowledged.count), ordering: .relaxed)
+        }
+
+        /// Runs the next queued task, if any; sends results when fast tasks have added up or the queue is empty.
+        mutating func runNext() throws {
+            guard let next = queue.tasks.withLock({ $0.popFirst() }) else {
+                try flush()
+                return
+            }
+            let record = next.record
+            node.board.begin(
+                thread: index, task: TaskAttempt(id: record.id, attempt: record.attempt),
+                limitMilliseconds: record.timeLimitMilliseconds)
+            let result = execute(record)
+            node.board.end(thread: index)
+            try add(result, epoch: next.epoch)
+            tasksRun += 1
+            if batchMicroseconds >= node.configuration.resultFlushMicroseconds || isIdle { try flush() }
+            if let limit = node.configuration.maxTasks, tasksRun >= limit { node.recycle() }
+        }
+
+        mutating func add(_ result: ResultRecord, epoch: UInt32) throws {
+            if result.status == .ok {
+                node.counters.done.add(1, ordering: .relaxed)
+            } else {
+                node.counters.failed.add(1, ordering: .relaxed)
+            }
+            if batch.count > 0
+                && (epoch != batchEpoch || batch.isFull
+                    || batch.byteCount + result.encodedSize > node.configuration.maxMessageSize)
+            {
+                try flush()
+            }
+            if batch.count == 0 {
+                batch = WireFormat.MessageWriter(kind: .results, sender: node.workerID, epoch: epoch, capacity: 256)
+                batchEpoch = epoch
+            }
+            batch.append(result)
+            batchMicroseconds += UInt64(result.runMicroseconds)
+        }
+
+        mutating func flush() throws {
+            guard batch.count > 0 else { return }
+            let sent = UInt64(batch.count)
+            var finished = WireFormat.MessageWriter(kind: .results, sender: node.workerID, capacity: 256)
+            swap(&finished, &batch)
+            batchMicroseconds = 0
+            try results.send(finished.finish())
+            node.counters.resultsSent.add(sent, ordering: .relaxed)
+        }
+
+        private func execute(_ record: TaskRecord) -> ResultRecord {
+            let context = TaskContext(
+                workerName: node.configuration.name, host: node.configuration.host, events: node.events,
+                logger: node.logger, attempt: record.attempt, taskID: record.id)
+            let started = ContinuousClock.now
+            let outcome = node.registry.run(name: record.name, payload: record.payload, context: context)
+            let elapsed = started.duration(to: .now)
+            let micros = elapsed.components.seconds * 1_000_000 + elapsed.components.attoseconds / 1_000_000_000_000
+            var result = ResultRecord(
+                id: record.id, attempt: record.attempt, status: outcome.status,
+                runMicroseconds: UInt32(clamping: micros), payload: outcome.payload)
+            let limit = node.configuration.maxMessageSize - WireFormat.headerSize - ResultRecord.fixedSize
+            if result.payload.count > limit {
+                result.status = .tooLarge
+                result.payload = Array(
+                    "result of \(outcome.payload.count) bytes exceeds the message limit of \(limit)".utf8)
+            }
+            if result.status != .ok {
+                node.logger.info("task \(record.id) (\(record.name)) \(result.status): \(result.message)")
+            }
+            return result
+        }
+    }
+}
