@@ -5,6 +5,7 @@
 #endif
 #include <zmq.h>
 #include <errno.h>
+#include <pthread.h>
 #include <signal.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
@@ -29,4 +30,39 @@ static inline unsigned long long czmq_monotonic_nanoseconds(void) {
     clock_gettime(CLOCK_MONOTONIC, &now);
     return (unsigned long long)now.tv_sec * 1000000000ull + (unsigned long long)now.tv_nsec;
 }
+/* SIGTERM/SIGINT as a flag plus a write to a descriptor (an eventfd), both async-signal-safe.
+   Installed with sigaction, so a signal that arrives before anything polls the flag is kept,
+   unlike SIG_IGN plus a dispatch source. Call both functions from one Swift module only:
+   each importing module gets its own copy of these statics. */
+static volatile sig_atomic_t czmq_stop_flag = 0;
+static volatile int czmq_stop_fd = -1;
+
+static void czmq_stop_handler(int signal) {
+    (void)signal;
+    czmq_stop_flag = 1;
+    int fd = czmq_stop_fd;
+    if (fd >= 0) {
+        unsigned long long one = 1;
+        ssize_t ignored = write(fd, &one, sizeof one);
+        (void)ignored;
+    }
+}
+
+static inline int czmq_install_stop_handler(int wake_fd) {
+    czmq_stop_fd = wake_fd;
+    struct sigaction action;
+    action.sa_handler = czmq_stop_handler;
+    sigemptyset(&action.sa_mask);
+    action.sa_flags = SA_RESTART;
+    if (sigaction(SIGTERM, &action, 0) != 0) return -1;
+    if (sigaction(SIGINT, &action, 0) != 0) return -1;
+    /* A mask inherited from the parent (test runners block signals) would keep them pending. */
+    sigset_t stop_signals;
+    sigemptyset(&stop_signals);
+    sigaddset(&stop_signals, SIGTERM);
+    sigaddset(&stop_signals, SIGINT);
+    return pthread_sigmask(SIG_UNBLOCK, &stop_signals, 0);
+}
+
+static inline int czmq_stop_requested(void) { return czmq_stop_flag != 0; }
 #endif

@@ -93,6 +93,7 @@ public struct ProducerCommand: ParsableCommand {
 
     public mutating func validate() throws {
         guard localWorkers >= 0 else { throw ValidationError("--local-workers cannot be negative") }
+        guard (1...1024).contains(workerThreads) else { throw ValidationError("--worker-threads must be 1-1024") }
         guard window >= 1 else { throw ValidationError("--window must be at least 1") }
         guard maxPerThread >= 1 else { throw ValidationError("--max-per-thread must be at least 1") }
         guard prefetchMs >= 0 else { throw ValidationError("--prefetch-ms cannot be negative") }
@@ -114,10 +115,10 @@ public struct ProducerCommand: ParsableCommand {
     }
 
     static func parseEvent(_ spec: String) -> (name: String, delay: Double)? {
-        guard let colon = spec.lastIndex(of: ":") else { return spec.isEmpty ? nil : (spec, 0) }
+        guard let colon = spec.lastIndex(of: ":") else { return PoolEvents.isValidName(spec) ? (spec, 0) : nil }
         let name = String(spec[..<colon])
-        guard !name.isEmpty, name.utf8.count <= WireFormat.maxNameLength,
-            let delay = Double(spec[spec.index(after: colon)...]), delay >= 0
+        guard PoolEvents.isValidName(name), let delay = Double(spec[spec.index(after: colon)...]), delay >= 0,
+            delay < 31_536_000
         else { return nil }
         return (name, delay)
     }
@@ -144,7 +145,7 @@ public struct ProducerCommand: ParsableCommand {
         let showProgress =
             progress == .always || (progress == .auto && isatty(STDERR_FILENO) == 1 && logLevel > .debug)
         let printer = ResultPrinter(format: output, showProgress: showProgress)
-        var localWorkerProcess: ChildProcess?
+        var spawned: LocalWorkers?
         let signals = onTerminationSignals { number in
             logger.warning("received signal \(number); no more tasks will be sent")
             producer.cancel()
@@ -169,10 +170,18 @@ public struct ProducerCommand: ParsableCommand {
                 source: source,
                 onBound: { bound in
                     guard localWorkers > 0 else { return }
-                    localWorkerProcess = try startLocalWorkers(endpoints: bound, logger: logger)
+                    spawned = LocalWorkers(try startLocalWorkers(endpoints: bound, logger: logger))
                 },
                 onResult: printer.print,
-                onProgress: printer.progress,
+                onProgress: { progress in
+                    printer.progress(progress)
+                    // Local workers that ended early (bad options, endpoints they cannot reach)
+                    // would leave the run waiting for ever.
+                    if let status = spawned?.endedEarly() {
+                        logger.error("local workers exited with \(status) before the run ended; cancelling it")
+                        producer.cancel()
+                    }
+                },
                 onWorkers: { workers in
                     printer.clearProgress()
                     FileHandle.standardError.write(Data(Self.workerTable(workers).utf8))
@@ -184,12 +193,12 @@ public struct ProducerCommand: ParsableCommand {
                     "; is another producer running? Pick other endpoints with --tasks/--results/--events or --ipc DIR"
             }
             logger.critical("cannot start: \(error)\(hint)")
-            if let child = localWorkerProcess { stopLocalWorkers(child, logger: logger) }
+            spawned?.stop(logger: logger)
             throw ExitCode(2)
         }
         printer.flush()
         printer.clearProgress()
-        if let child = localWorkerProcess { stopLocalWorkers(child, logger: logger) }
+        spawned?.stop(logger: logger)
 
         let line = String(
             format: "Summary: %llu tasks, %llu failed, %.3f s, %.0f tasks/s", summary.tasks, summary.failed,
@@ -204,7 +213,7 @@ public struct ProducerCommand: ParsableCommand {
         if summary.rejectedMessages > 0 { text += " | \(summary.rejectedMessages) malformed messages rejected" }
         if summary.redeliveries > 0 {
             text += String(
-                format: " | %llu sent again (worst delay %.2f s)", summary.redeliveries, summary.worstRedeliverySeconds)
+                format: " | %llu sent again (worst delay %.3f s)", summary.redeliveries, summary.worstRedeliverySeconds)
         }
         if summary.resumed > 0 { text += " | \(summary.resumed) already done (journal)" }
         FileHandle.standardError.write(Data((Self.workerTable(summary.workers) + text + "\n").utf8))
@@ -260,32 +269,54 @@ public struct ProducerCommand: ParsableCommand {
             "--parent-pid", "\(getpid())",
         ]
         logger.info("Creating \(localWorkers) local worker processes")
-        return try ChildProcess.spawn(executable: path, arguments: arguments)
+        // A process group of their own: the terminal's Ctrl-C reaches only the producer, which
+        // finishes the run and sends the workers home; a stuck group can be killed whole.
+        return try ChildProcess.spawn(executable: path, arguments: arguments, newProcessGroup: true)
     }
 
-    /// Waits for the local workers to leave after the shutdown broadcast; ends them if they do not.
-    private func stopLocalWorkers(_ child: ChildProcess, logger: Logger) {
+}
+
+/// The `worker --processes N` supervisor a producer started with `--local-workers`.
+final class LocalWorkers {
+    let child: ChildProcess
+    private(set) var status: ChildProcess.Status?
+
+    init(_ child: ChildProcess) { self.child = child }
+
+    /// The exit status, the first time the supervisor is found to have ended.
+    func endedEarly() -> ChildProcess.Status? {
+        guard status == nil, let ended = child.poll() else { return nil }
+        status = ended
+        return ended
+    }
+
+    /// Waits for the workers to leave after the shutdown broadcast; ends the whole process
+    /// group if they do not.
+    func stop(logger: Logger) {
         var deadline = ContinuousClock.now + .seconds(10)
         var signalled = false
-        while true {
-            if let status = child.poll() {
-                if status != .exited(0) { logger.warning("local workers ended with \(status)") }
-                return
+        while status == nil {
+            if let ended = child.poll() {
+                status = ended
+                if ended != .exited(0) { logger.warning("local workers ended with \(ended)") }
+                break
             }
             if ContinuousClock.now >= deadline {
                 if signalled {
                     logger.error("local workers did not stop; killing them")
-                    child.signal(SIGKILL)
-                    _ = child.wait()
-                    return
+                    child.signalGroup(SIGKILL)
+                    status = child.wait()
+                    break
                 }
                 logger.warning("local workers still running; sending SIGTERM")
-                child.signal(SIGTERM)
+                child.signalGroup(SIGTERM)
                 signalled = true
                 deadline = ContinuousClock.now + .seconds(10)
             }
-            // Polling a child's exit status: waitpid has no timeout.
+            // waitpid has no timeout: poll the exit status.
             usleep(20_000)
         }
+        // Children the supervisor could not reap (it was killed) must not outlive the run.
+        child.signalGroup(SIGKILL)
     }
 }

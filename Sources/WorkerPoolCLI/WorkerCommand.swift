@@ -83,6 +83,9 @@ public struct WorkerCommand: ParsableCommand {
             return
         }
         logger.info("starting \(processes) worker processes with \(threads) threads each, producer at \(resolved)")
+        // Swift's crash backtracer symbolicates for seconds per crash; the supervisor already
+        // reports which task took a process down. Set SWIFT_BACKTRACE yourself to keep it.
+        if ProcessInfo.processInfo.environment["SWIFT_BACKTRACE"] == nil { setenv("SWIFT_BACKTRACE", "enable=no", 1) }
         let host = hostName ?? currentHostName()
         let ownPid = getpid()
         var common =
@@ -112,8 +115,14 @@ public struct WorkerCommand: ParsableCommand {
     }
 
     private func runChild(index: Int, endpoints: PoolEndpoints) throws -> Int32 {
+        // First thing: a SIGTERM from the supervisor must not be lost while we start.
+        StopSignals.install()
         let name = "Worker-\(index)"
         let logger = bootstrapLogging(processName: name, level: logLevel)
+        // A task that crashes its process is reported by the supervisor; a core file per crash
+        // would only fill the disk.
+        var noCore = rlimit(rlim_cur: 0, rlim_max: 0)
+        setrlimit(Int32(RLIMIT_CORE.rawValue), &noCore)
         if let parent = parentPid, !ChildProcess.followParent(parent) { return 0 }
         logger.info("child process calling self.run()")
         var configuration = WorkerConfiguration(endpoints: endpoints, name: name, host: hostName ?? currentHostName())
@@ -128,11 +137,8 @@ public struct WorkerCommand: ParsableCommand {
         }
         let node = try WorkerNode(
             configuration: configuration, registry: Self.registryStore.withLock { $0 }, logger: logger, board: board)
-        let signals = onTerminationSignals { number in
-            node.stop(reason: "signal \(number)")
-        }
+        node.stopOnSignals()
         let report = try node.run()
-        withExtendedLifetime(signals) {}
         logger.debug(
             "\(report.tasksDone) tasks done, \(report.tasksFailed) failed, \(report.malformedMessages) malformed messages"
         )

@@ -1,4 +1,5 @@
 import CZeroMQ
+import Foundation
 
 /// A libzmq context: owns the I/O threads and every socket made from it.
 ///
@@ -6,6 +7,7 @@ import CZeroMQ
 /// mutated after `init`, and `deinit` runs once, after every socket holding a reference closed.
 public final class Context: @unchecked Sendable {
     let handle: UnsafeMutableRawPointer
+    private let terminated = TerminationFlag()
 
     /// - Parameter ioThreads: libzmq background I/O threads (1 suits about 1 GB/s).
     public init(ioThreads: Int32 = 1) throws {
@@ -18,9 +20,30 @@ public final class Context: @unchecked Sendable {
         }
     }
 
-    deinit {
-        // Every socket keeps the context alive, so none is open here; retry on EINTR only.
+    deinit { terminate() }
+
+    /// Waits until every socket's queued messages are delivered or its linger expired, then
+    /// frees the context. Call it once all sockets made from it are closed (they keep the
+    /// context alive, so `deinit` does this too, but only if nothing else holds the context).
+    public func terminate() {
+        guard terminated.set() else { return }
         while zmq_ctx_term(handle) != 0 && zmq_errno() == EINTR {}
+    }
+}
+
+/// Set once, from any thread.
+/// `@unchecked Sendable`: the flag is only read and written under `lock`.
+private final class TerminationFlag: @unchecked Sendable {
+    private var value = false
+    private let lock = NSLock()
+
+    /// Sets the flag; returns whether this call set it.
+    func set() -> Bool {
+        lock.lock()
+        defer { lock.unlock() }
+        if value { return false }
+        value = true
+        return true
     }
 
     /// libzmq's version as (major, minor, patch).

@@ -93,7 +93,9 @@ struct HostileInputTests {
 
         let worker = try TestProcess("worker", ["--ipc", directory.path], in: directory)
         defer { worker.stop() }
-        #expect(try publisher.receiveMultipart() == [[1]], "the worker subscribes")
+        // Two subscribers: the supervisor (it follows shutdown) and the worker process.
+        #expect(try publisher.receiveMultipart() == [[1]], "a subscription")
+        #expect(try publisher.receiveMultipart() == [[1]], "a second subscription")
         for message in Self.garbage() { try publisher.send(multipart: message) }
         try publisher.send(WireFormat.encode(EventSnapshot(sequence: 1, shutdown: false, setEvents: [])))
 

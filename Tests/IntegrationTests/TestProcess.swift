@@ -48,14 +48,28 @@ final class TestProcess: @unchecked Sendable {
     var stdout: String { (try? String(contentsOf: stdoutURL, encoding: .utf8)) ?? "" }
     var stderr: String { (try? String(contentsOf: stderrURL, encoding: .utf8)) ?? "" }
 
-    /// Waits for the process to exit and returns its exit code; nil (and the process killed) on timeout.
-    func waitForExit(timeout: Double = 60) -> Int32? {
+    /// Waits for the process to exit and returns its exit code; nil on timeout, after which the
+    /// process is stopped unless `killOnTimeout` is false.
+    func waitForExit(timeout: Double = 60, killOnTimeout: Bool = true) -> Int32? {
         guard exited.wait(timeout: .now() + timeout) == .success else {
-            stop()
+            if killOnTimeout { stop() }
             return nil
         }
         exited.signal()
         return process.terminationStatus
+    }
+
+    /// Waits until stdout holds at least `lines` lines (results arrive there).
+    func waitForStdout(lines: Int, timeout: Double = 60) -> Bool {
+        let deadline = Date(timeIntervalSinceNow: timeout)
+        while Date() < deadline {
+            if stdout.utf8.count(where: { $0 == UInt8(ascii: "\n") }) >= lines { return true }
+            if exited.wait(timeout: .now() + 0.02) == .success {
+                exited.signal()
+                break
+            }
+        }
+        return stdout.utf8.count(where: { $0 == UInt8(ascii: "\n") }) >= lines
     }
 
     /// Waits until stderr contains `text` (the process announces what it did there).

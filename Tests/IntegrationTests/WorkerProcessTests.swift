@@ -71,7 +71,7 @@ struct WorkerProcessTests {
         let children = worker.stderr.matches(of: /started Worker-\d \(pid (\d+)\)/).compactMap { Int32($0.1) }
         #expect(children.count == 3)
         kill(worker.pid, SIGTERM)
-        #expect(worker.waitForExit(timeout: 30) == 0)
+        #expect(worker.waitForExit(timeout: 30) == 0, "\(worker.stderr)")
         for name in ["Worker-1", "Worker-2", "Worker-3"] {
             #expect(worker.stderr.contains("[INFO/\(name)] \(name): Exiting"))
             #expect(worker.stderr.contains("[INFO/\(name)] process exiting with exitcode 0"))

@@ -27,7 +27,7 @@ struct TaskRegistryTests {
         #expect(outcome.status == .unknownTask)
         #expect(
             String(decoding: outcome.payload, as: UTF8.self)
-                == "unknown task 'divide'; this worker knows: multiply, primes, set-event, sleep, wait-event")
+                == "unknown task 'divide'; this worker knows: crash, multiply, primes, set-event, sleep, wait-event")
     }
 
     @Test(

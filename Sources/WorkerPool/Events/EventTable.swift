@@ -11,6 +11,7 @@ final class EventTable: @unchecked Sendable {
     private var epoch: UInt32 = 0
     private var shutdown = false
     private var synchronized = false
+    private var interrupted = false
 
     func isSet(_ name: String) -> Bool { locked { names.contains(name) } }
 
@@ -21,10 +22,11 @@ final class EventTable: @unchecked Sendable {
 
     /// Blocks until `name` is set or `timeout` seconds pass (`nil`: forever); returns whether it is set.
     func wait(_ name: String, timeout: Double?) -> Bool {
-        let deadline = timeout.map { Date(timeIntervalSinceNow: max(0, $0)) }
+        // Beyond a year is "forever"; a huge timeout must not overflow the condition's clock.
+        let deadline = timeout.flatMap { $0 < 31_536_000 ? Date(timeIntervalSinceNow: max(0, $0)) : nil }
         condition.lock()
         defer { condition.unlock() }
-        while !names.contains(name) {
+        while !names.contains(name) && !interrupted {
             if let deadline {
                 if !condition.wait(until: deadline) { return names.contains(name) }
             } else {
@@ -35,14 +37,43 @@ final class EventTable: @unchecked Sendable {
     }
 
     /// Changes the state locally; returns the new snapshot.
-    @discardableResult
-    func change(_ body: (inout Set<String>, inout Bool) -> Void) -> EventSnapshot {
+    func change(_ body: (inout Set<String>, inout Bool) -> Void) {
         locked {
             body(&names, &shutdown)
             sequence += 1
             synchronized = true
             condition.broadcast()
-            return EventSnapshot(epoch: epoch, sequence: sequence, shutdown: shutdown, setEvents: names.sorted())
+        }
+    }
+
+    /// Sets (or clears) `name` unless the table already holds ``EventTable/maxEvents`` names;
+    /// returns whether the request was within limits.
+    @discardableResult
+    func apply(_ request: EventRequest) -> Bool {
+        locked {
+            switch request.operation {
+            case .set:
+                guard names.contains(request.name) || names.count < Self.maxEvents else { return false }
+                names.insert(request.name)
+            case .clear:
+                names.remove(request.name)
+            }
+            sequence += 1
+            synchronized = true
+            condition.broadcast()
+            return true
+        }
+    }
+
+    /// At most this many events are set at once, so a snapshot always fits one message.
+    static let maxEvents = 4_096
+
+    /// Wakes every waiter for good: `wait` returns the current state from now on (the worker
+    /// is leaving and no task may block that).
+    func interruptWaits() {
+        locked {
+            interrupted = true
+            condition.broadcast()
         }
     }
 

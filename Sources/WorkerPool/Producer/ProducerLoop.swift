@@ -154,6 +154,12 @@ struct ProducerLoop {
                 end(
                     TaskOutcome(
                         id: entry.id, name: "", status: .badInput, payload: Array(reason.utf8), runMicroseconds: 0))
+            case .task(let name, _, _) where name.isEmpty || name.utf8.count > WireFormat.maxNameLength:
+                let reason = "task names are 1-\(WireFormat.maxNameLength) bytes; this one is \(name.utf8.count)"
+                logger.warning("task \(entry.id): \(reason)")
+                end(
+                    TaskOutcome(
+                        id: entry.id, name: "", status: .badInput, payload: Array(reason.utf8), runMicroseconds: 0))
             case .task(let name, let payload, let timeLimit):
                 let limit =
                     timeLimit.map { UInt32(clamping: Int(($0 * 1000).rounded(.up))) }
@@ -176,6 +182,7 @@ struct ProducerLoop {
     }
 
     private mutating func nextEntry() -> TaskFeed.Entry? {
+        if inputCancelled { return nil }
         if chunkIndex >= chunk.count {
             guard !inputCancelled, let next = feed.take() else { return nil }
             chunk = next
@@ -314,15 +321,19 @@ struct ProducerLoop {
             for key in peers.keys where key.worker == sender { removePeer(key) }
             releaseIfComplete(sender)
         case .eventRequests(_, let requests):
+            var changed = false
             for request in requests {
-                switch request.operation {
-                case .set: events.table.change { names, _ in names.insert(request.name) }
-                case .clear: events.table.change { names, _ in names.remove(request.name) }
+                let verb = request.operation == .set ? "set" : "cleared"
+                guard PoolEvents.isValidName(request.name), events.table.apply(request) else {
+                    let who = name(of: sender)
+                    rejected.warning(
+                        logger, "refused to have an event \(verb) by \(who): too many events or a bad name")
+                    continue
                 }
-                logger.info(
-                    "event '\(request.name)' \(request.operation == .set ? "set" : "cleared") by \(name(of: sender))")
+                changed = true
+                logger.info("event '\(request.name)' \(verb) by \(name(of: sender))")
             }
-            return !requests.isEmpty
+            return changed
         case .workerLost(let lostID, let loss):
             let how = loss.signalled ? "signal \(loss.detail)" : "exit code \(loss.detail)"
             let reason =

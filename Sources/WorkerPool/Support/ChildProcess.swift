@@ -32,8 +32,11 @@ public struct ChildProcess: Sendable, Equatable {
 
     /// Starts `executable`; `inherit` maps descriptors of this process to descriptor numbers in
     /// the child (e.g. a shared-memory file to 3).
+    /// With `newProcessGroup`, the child leads a process group of its own, so a terminal's
+    /// Ctrl-C does not reach it and ``signalGroup(_:)`` reaches it and all its children.
     public static func spawn(
-        executable: String, arguments: [String], inherit: [(source: Int32, target: Int32)] = []
+        executable: String, arguments: [String], inherit: [(source: Int32, target: Int32)] = [],
+        newProcessGroup: Bool = false
     ) throws -> ChildProcess {
         var argv: [UnsafeMutablePointer<CChar>?] = ([executable] + arguments).map { strdup($0) } + [nil]
         defer { for pointer in argv { free(pointer) } }
@@ -41,8 +44,26 @@ public struct ChildProcess: Sendable, Equatable {
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
         for (source, target) in inherit { posix_spawn_file_actions_adddup2(&actions, source, target) }
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        // Children start with no blocked signals and default SIGTERM/SIGINT handling, whatever
+        // this process (a test runner, a supervisor using dispatch sources) has set.
+        var flags = Int32(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF)
+        var empty = sigset_t()
+        sigemptyset(&empty)
+        posix_spawnattr_setsigmask(&attributes, &empty)
+        var defaults = sigset_t()
+        sigemptyset(&defaults)
+        for signal in [SIGTERM, SIGINT, SIGPIPE, SIGUSR1] { sigaddset(&defaults, signal) }
+        posix_spawnattr_setsigdefault(&attributes, &defaults)
+        if newProcessGroup {
+            flags |= Int32(POSIX_SPAWN_SETPGROUP)
+            posix_spawnattr_setpgroup(&attributes, 0)
+        }
+        posix_spawnattr_setflags(&attributes, Int16(flags))
         var pid: pid_t = 0
-        let result = posix_spawn(&pid, executable, &actions, nil, &argv, Glibc.environ)
+        let result = posix_spawn(&pid, executable, &actions, &attributes, &argv, Glibc.environ)
         guard result == 0 else {
             throw POSIXError(POSIXErrorCode(rawValue: result) ?? .EINVAL)
         }
@@ -51,6 +72,9 @@ public struct ChildProcess: Sendable, Equatable {
 
     /// Sends `signal`; a child that already ended is ignored.
     public func signal(_ signal: Int32) { kill(pid, signal) }
+
+    /// Sends `signal` to the process group this child leads (see `newProcessGroup`).
+    public func signalGroup(_ signal: Int32) { kill(-pid, signal) }
 
     /// Blocks until this child ends.
     public func wait() -> Status {

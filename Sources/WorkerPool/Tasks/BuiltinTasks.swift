@@ -2,7 +2,8 @@ import Foundation
 
 /// The lecture's tasks and a few for measuring.
 extension TaskRegistry {
-    /// `multiply`, `sleep`, `primes`, `wait-event` and `set-event`.
+    /// `multiply`, `sleep`, `primes`, `wait-event`, `set-event`, and `crash` (takes its process
+    /// down, to see the pool recover).
     public static var builtin: TaskRegistry {
         var registry = TaskRegistry()
         registry.register("multiply", describe: { (input: Multiply) in "\(input.a) * \(input.b)" }) { input, _ in
@@ -41,7 +42,22 @@ extension TaskRegistry {
             context.events.set(input.event)
             return "set \(input.event)"
         }
+        registry.register("crash", describe: { (input: Crash) in "crash (\(input.how ?? "fatal"))" }) {
+            input, _ -> String in
+            // For testing what the pool does when a task takes its process down.
+            switch input.how ?? "fatal" {
+            case "exit": exit(3)
+            case "abort": abort()
+            case "fatal": fatalError("the crash task crashed its worker, as asked")
+            default: throw TaskError("how must be fatal, exit or abort")
+            }
+        }
         return registry
+    }
+
+    struct Crash: Codable, Sendable {
+        /// `fatal` (a trap), `exit` (exit code 3) or `abort` (SIGABRT).
+        var how: String?
     }
 
     struct SetEvent: Codable, Sendable {

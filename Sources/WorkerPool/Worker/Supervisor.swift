@@ -72,6 +72,8 @@ public final class Supervisor: Sendable {
         var descriptors: [Int32] = []
         for index in 1...processes {
             let fd = czmq_memfd_create("worker-\(index)-board")
+            // The descriptor is dup'ed into each child as descriptor 3; keep it out of others.
+            _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
             guard fd >= 0, let board = RunningTaskBoard(fileDescriptor: fd, threads: threads) else {
                 throw POSIXError(POSIXErrorCode(rawValue: czmq_errno()) ?? .ENOMEM)
             }
@@ -111,8 +113,18 @@ public final class Supervisor: Sendable {
         let watchdog = Thread { [self] in watchTimeLimits() }
         watchdog.name = "time-limit-watchdog"
         watchdog.start()
+        let listener = Thread { [self] in
+            do {
+                try followShutdown(context: context)
+            } catch {
+                logger.error("cannot follow the producer's events: \(error)")
+            }
+        }
+        listener.name = "shutdown-listener"
+        listener.start()
         defer { finishedSemaphore.signal() }
 
+        var failedToStart = false
         while let (child, status) = ChildProcess.waitAny() {
             let found = state.withLock { state -> (Int, Slot, Bool)? in
                 guard let slot = state.slots.firstIndex(where: { $0.pid == child.pid }) else { return nil }
@@ -129,9 +141,31 @@ public final class Supervisor: Sendable {
             switch status {
             case .exited(0):
                 logger.debug("\(name) (pid \(child.pid)) ended with \(status)")
-            case .exited(Self.recycleExitCode) where !stopping:
-                logger.info("\(name) (pid \(child.pid)) reached its task limit; starting a fresh process")
-                start(slot)
+            case .exited(Self.recycleExitCode):
+                if stopping {
+                    logger.debug("\(name) (pid \(child.pid)) reached its task limit while stopping")
+                } else {
+                    logger.info("\(name) (pid \(child.pid)) reached its task limit; starting a fresh process")
+                    start(slot)
+                }
+            case .exited(let code) where ContinuousClock.now - ended.startedAt < .seconds(2) && running.isEmpty:
+                // Failing at start (bad endpoint, bad option) repeats the same way: give up after a few.
+                let failures = state.withLock { state -> Int in
+                    state.slots[slot].consecutiveCrashes += 1
+                    return state.slots[slot].consecutiveCrashes
+                }
+                if failures >= 5 || stopping {
+                    logger.critical("\(name) failed to start \(failures) times (exit code \(code)); giving up")
+                    stop()
+                    failedToStart = true
+                } else {
+                    logger.error("\(name) (pid \(child.pid)) exited with code \(code) at start; restarting")
+                    if stopSemaphore.wait(timeout: .now() + 0.2 * Double(failures)) == .success {
+                        stopSemaphore.signal()
+                        break
+                    }
+                    start(slot)
+                }
             default:
                 let loss = WorkerLoss(
                     reason: ended.timeLimitCulprit == nil ? .died : .timeLimit,
@@ -143,6 +177,8 @@ public final class Supervisor: Sendable {
                     logger.warning(
                         "\(name) (pid \(child.pid)) killed: task \(culprit.task.id) exceeded its time limit of \(limit) s"
                     )
+                } else if stopping && status == .signalled(SIGTERM) && running.isEmpty {
+                    logger.debug("\(name) (pid \(child.pid)) ended by SIGTERM before it could handle it")
                 } else {
                     let tasks = running.map { "\($0.task.id)" }.joined(separator: ", ")
                     logger.error(
@@ -171,7 +207,7 @@ public final class Supervisor: Sendable {
             if state.withLock({ $0.slots.allSatisfy { $0.pid == nil } }) { break }
         }
         logger.info("process shutting down")
-        return 0
+        return failedToStart ? 1 : 0
     }
 
     private func start(_ slot: Int) {
@@ -201,11 +237,42 @@ public final class Supervisor: Sendable {
         }
     }
 
+    /// Stops restarting children once the producer broadcasts shutdown: a child started after
+    /// the producer left would wait for it for ever.
+    private func followShutdown(context: Context) throws {
+        let subscriber = try Socket(context, .sub)
+        try subscriber.setMaxMessageSize(1 << 20)
+        try subscriber.subscribe()
+        try subscriber.connect(endpoints.events)
+        var poller = Poller()
+        _ = poller.add(subscriber, .readable)
+        let message = Message()
+        while finishedSemaphore.wait(timeout: .now()) != .success {
+            try poller.poll(timeoutMilliseconds: 100)
+            while try subscriber.receive(into: message, dontWait: true) {
+                _ = try subscriber.discardRemainingFrames(of: message)
+                let broadcast = try? message.withUnsafeBytes { bytes throws(WireError) in
+                    try WireFormat.decodeBroadcast(bytes)
+                }
+                if case .eventState(let snapshot) = broadcast, snapshot.shutdown, !state.withLock({ $0.stopping }) {
+                    // Children follow the broadcast themselves; SIGTERM also reaches one started
+                    // too late to hear it.
+                    logger.info("the producer broadcast shutdown; no more restarts")
+                    stop()
+                }
+            }
+        }
+        finishedSemaphore.signal()
+    }
+
     /// Kills a child whose task ran past its limit; the reaping loop reports and restarts it.
     private func watchTimeLimits() {
         while true {
             // A 20 ms scan bounds how late a limit is enforced.
-            if finishedSemaphore.wait(timeout: .now() + 0.02) == .success { return }
+            if finishedSemaphore.wait(timeout: .now() + 0.02) == .success {
+                finishedSemaphore.signal()
+                return
+            }
             let now = czmq_monotonic_nanoseconds()
             for (slot, board) in boards.enumerated() {
                 guard

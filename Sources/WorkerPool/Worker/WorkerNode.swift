@@ -84,12 +84,23 @@ public final class WorkerNode: Sendable {
         controlWakeup.signal()
     }
 
+    /// Makes SIGTERM and SIGINT stop this worker (finish the task in hand, leave), including a
+    /// signal that arrived since an earlier ``StopSignals/install(wakeup:)``.
+    public func stopOnSignals() {
+        StopSignals.install(wakeup: controlWakeup)
+        followsStopSignals.store(true, ordering: .relaxed)
+        controlWakeup.signal()
+    }
+
+    private let followsStopSignals = Atomic<Bool>(false)
+
     /// Asks the worker to finish the tasks in hand and leave. Safe from any thread.
     public func stop(reason: String) {
         guard stopping.compareExchange(expected: false, desired: true, ordering: .acquiringAndReleasing).exchanged
         else { return }
         state.withLock { $0.stopReason = reason }
         logger.debug("stopping: \(reason)")
+        events.table.interruptWaits()
         stopSignal.signal()
         controlWakeup.signal()
     }
@@ -107,8 +118,16 @@ public final class WorkerNode: Sendable {
         controlWakeup.signal()
     }
 
-    /// Runs until shutdown or ``stop(reason:)``, on the calling thread. Returns what the worker did.
+    /// Runs until shutdown or ``stop(reason:)``, on the calling thread. Returns what the worker
+    /// did, once every message it sent was delivered or its linger expired.
     public func run() throws -> WorkerReport {
+        let report = try runControlLoop()
+        // Every socket is closed now; this waits for their queued messages (bounded by linger).
+        context.terminate()
+        return report
+    }
+
+    private func runControlLoop() throws -> WorkerReport {
         let subscriber = try Socket(context, .sub)
         try subscriber.setMaxMessageSize(Int64(configuration.maxMessageSize))
         try subscriber.setReconnect(intervalMilliseconds: 100, maximumMilliseconds: 2_000)
@@ -145,6 +164,9 @@ public final class WorkerNode: Sendable {
         while true {
             try poller.poll(timeoutMilliseconds: configuration.heartbeatIntervalMilliseconds / 4)
             if poller.events(at: wakeIndex).contains(.readable) { controlWakeup.drain() }
+            if followsStopSignals.load(ordering: .relaxed) && StopSignals.requested && !isStopping {
+                stop(reason: "SIGTERM or SIGINT")
+            }
             if poller.events(at: subIndex).contains(.readable) {
                 while try subscriber.receive(into: message, dontWait: true) {
                     guard let broadcast = decodeBroadcast(message, from: subscriber) else { continue }
