@@ -46,12 +46,11 @@ public final class Socket {
         let flags = (more ? ZMQ_SNDMORE : 0) | (dontWait ? ZMQ_DONTWAIT : 0)
         while true {
             if zmq_send(handle, bytes.baseAddress, bytes.count, flags) >= 0 { return true }
-            let error = ZeroMQError.last("send")
-            switch error.code {
-            case .interrupted: continue
-            case .wouldBlock where dontWait: return false
-            default: throw error
-            }
+            // Look at errno before building an error: EAGAIN is the common, cheap case.
+            let errno = zmq_errno()
+            if errno == EINTR { continue }
+            if errno == EAGAIN && dontWait { return false }
+            throw ZeroMQError(errno: errno, operation: "send")
         }
     }
 
@@ -60,7 +59,8 @@ public final class Socket {
         try bytes.withUnsafeBytes { try send($0, more: more, dontWait: dontWait) }
     }
 
-    /// Sends every frame of a multipart message.
+    /// Sends every frame of a multipart message. With `dontWait`, returns false (sending
+    /// nothing) when the socket would block; the frames after the first never block.
     @discardableResult
     public func send(multipart frames: [[UInt8]], dontWait: Bool = false) throws -> Bool {
         for (index, frame) in frames.enumerated() {
@@ -78,12 +78,10 @@ public final class Socket {
         let flags = dontWait ? ZMQ_DONTWAIT : 0
         while true {
             if zmq_msg_recv(message.pointer, handle, flags) >= 0 { return true }
-            let error = ZeroMQError.last("receive")
-            switch error.code {
-            case .interrupted: continue
-            case .wouldBlock: return false
-            default: throw error
-            }
+            let errno = zmq_errno()
+            if errno == EINTR { continue }
+            if errno == EAGAIN { return false }
+            throw ZeroMQError(errno: errno, operation: "receive")
         }
     }
 

@@ -85,3 +85,65 @@ struct Peer {
         tripFloorCurrent = min(tripFloorCurrent, micros)
     }
 }
+
+/// The worker threads that can take tasks, in dispatch order, addressable by key. An array with
+/// an index keeps the per-task updates (credit, timings) in place, without rehashing a large
+/// value on every result.
+struct PeerTable {
+    private(set) var peers: [Peer] = []
+    private var index: [PeerKey: Int] = [:]
+    private var cursor = 0
+
+    var isEmpty: Bool { peers.isEmpty }
+    func contains(_ key: PeerKey) -> Bool { index[key] != nil }
+    func keys(ofWorker worker: UInt32) -> [PeerKey] { peers.lazy.map(\.key).filter { $0.worker == worker } }
+
+    mutating func add(_ key: PeerKey) {
+        guard index[key] == nil else { return }
+        index[key] = peers.count
+        peers.append(Peer(key: key))
+    }
+
+    mutating func remove(_ key: PeerKey) {
+        guard let position = index.removeValue(forKey: key) else { return }
+        peers.remove(at: position)
+        for later in position..<peers.count { index[peers[later].key] = later }
+        cursor = 0
+    }
+
+    mutating func removeAll(ofWorker worker: UInt32) {
+        for key in keys(ofWorker: worker) { remove(key) }
+    }
+
+    /// Changes what `key` holds; a peer already removed is ignored.
+    mutating func adjust(_ key: PeerKey, outstanding delta: Int) {
+        if let position = index[key] { peers[position].outstanding += delta }
+    }
+
+    mutating func resetOutstanding() {
+        for position in peers.indices { peers[position].outstanding = 0 }
+    }
+
+    mutating func observe(_ key: PeerKey, runMicroseconds: UInt32) {
+        if let position = index[key] { peers[position].observe(runMicroseconds: runMicroseconds) }
+    }
+
+    mutating func observeAcknowledgement(_ key: PeerKey, after elapsed: Duration, now: ContinuousClock.Instant) {
+        if let position = index[key] { peers[position].observeAcknowledgement(after: elapsed, now: now) }
+    }
+
+    /// The next peer, round robin, with room for more tasks, and how many.
+    mutating func nextWithCredit(prefetchMicroseconds: Double, maximum: Int) -> (peer: Peer, credit: Int)? {
+        guard !peers.isEmpty else { return nil }
+        for step in 0..<peers.count {
+            let position = (cursor + step) % peers.count
+            let peer = peers[position]
+            let credit = peer.window(prefetchMicroseconds: prefetchMicroseconds, maximum: maximum) - peer.outstanding
+            if credit > 0 {
+                cursor = (position + 1) % peers.count
+                return (peer, credit)
+            }
+        }
+        return nil
+    }
+}

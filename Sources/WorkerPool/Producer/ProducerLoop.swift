@@ -52,10 +52,7 @@ struct ProducerLoop {
         var threads: Set<UInt16> = []
     }
     private var workers: [UInt32: KnownWorker] = [:]
-    private var peers: [PeerKey: Peer] = [:]
-    /// Dispatch order over peers, round robin among those with credit.
-    private var peerOrder: [PeerKey] = []
-    private var peerCursor = 0
+    private var peers = PeerTable()
     /// Workers to confirm as released in the next broadcast.
     var releasable: [UInt32] = []
     private var enoughWorkers = false
@@ -87,7 +84,6 @@ struct ProducerLoop {
         var peer: PeerKey
         var identity: [UInt8]
         var bytes: [UInt8]
-        var ids: [UInt64]
     }
 
     /// The next message to send: tasks for a worker thread with credit, retries first.
@@ -97,46 +93,38 @@ struct ProducerLoop {
             else { return nil }
             enoughWorkers = true
         }
-        guard !peerOrder.isEmpty else { return nil }
-        for step in 0..<peerOrder.count {
-            let key = peerOrder[(peerCursor + step) % peerOrder.count]
-            guard let peer = peers[key] else { continue }
-            let credit =
-                peer.window(
-                    prefetchMicroseconds: configuration.prefetchMicroseconds,
-                    maximum: configuration.maxTasksPerThread) - peer.outstanding
-            guard credit > 0 else { continue }
-            var writer = WireFormat.MessageWriter(kind: .tasks, epoch: epoch, capacity: 64 * min(credit, 16))
-            var ids: [UInt64] = []
-            let limit = min(credit, configuration.batchSize)
-            while ids.count < limit, let id = nextTaskID() {
-                guard var lease = leases[id] else { continue }
-                let record = TaskRecord(
-                    id: id, attempt: lease.attempt + 1, timeLimitMilliseconds: lease.timeLimitMilliseconds,
-                    name: lease.name, payload: lease.payload)
-                if !ids.isEmpty && writer.byteCount + record.encodedSize > configuration.maxMessageSize {
-                    retry.prepend(id)
-                    break
-                }
-                writer.append(record)
-                ids.append(id)
-                lease.attempt += 1
-                lease.state = .dispatched
-                lease.peer = key
-                lease.dispatchedAt = .now
-                if let since = lease.lostSince {
-                    worstRedelivery = max(worstRedelivery, since.duration(to: lease.dispatchedAt))
-                    lease.lostSince = nil
-                    redeliveries += 1
-                }
-                leases[id] = lease
+        guard
+            let (peer, credit) = peers.nextWithCredit(
+                prefetchMicroseconds: configuration.prefetchMicroseconds, maximum: configuration.maxTasksPerThread)
+        else { return nil }
+        let limit = min(credit, configuration.batchSize)
+        var writer = WireFormat.MessageWriter(kind: .tasks, epoch: epoch, capacity: 64 * min(limit, 16))
+        let now = ContinuousClock.now
+        while Int(writer.count) < limit, let id = nextTaskID() {
+            guard let slot = leases.index(forKey: id) else { continue }
+            let lease = leases.values[slot]
+            let record = TaskRecord(
+                id: id, attempt: lease.attempt + 1, timeLimitMilliseconds: lease.timeLimitMilliseconds,
+                name: lease.name, payload: lease.payload)
+            if writer.count > 0 && writer.byteCount + record.encodedSize > configuration.maxMessageSize {
+                retry.prepend(id)
+                break
             }
-            guard !ids.isEmpty else { return nil }  // no work left for anyone
-            peers[key]?.outstanding += ids.count
-            peerCursor = (peerCursor + step + 1) % peerOrder.count
-            return Outgoing(peer: key, identity: peer.identity, bytes: writer.finish(), ids: ids)
+            writer.append(record)
+            // In place: a lease holds the task's payload, too big to copy out and back per dispatch.
+            leases.values[slot].attempt += 1
+            leases.values[slot].state = .dispatched
+            leases.values[slot].peer = peer.key
+            leases.values[slot].dispatchedAt = now
+            if let since = lease.lostSince {
+                worstRedelivery = max(worstRedelivery, since.duration(to: now))
+                leases.values[slot].lostSince = nil
+                redeliveries += 1
+            }
         }
-        return nil
+        guard writer.count > 0 else { return nil }  // no work left for anyone
+        peers.adjust(peer.key, outstanding: Int(writer.count))
+        return Outgoing(peer: peer.key, identity: peer.identity, bytes: writer.finish())
     }
 
     /// The id of the next task to send: a retry, or a new one from the input.
@@ -194,8 +182,13 @@ struct ProducerLoop {
 
     /// A message could not be sent to `peer` (it is gone or full): its tasks wait for another.
     mutating func unsent(_ outgoing: Outgoing, peerGone: Bool) {
-        peers[outgoing.peer]?.outstanding -= outgoing.ids.count
-        for id in outgoing.ids.reversed() {
+        // Rare: read the ids back from the message rather than carry them with every message.
+        let ids = ((try? WireFormat.decodeTasks(outgoing.bytes)) ?? []).compactMap { item -> UInt64? in
+            if case .task(let record) = item { return record.id }
+            return nil
+        }
+        peers.adjust(outgoing.peer, outstanding: -ids.count)
+        for id in ids.reversed() {
             guard var lease = leases[id] else { continue }
             lease.state = .queued
             lease.peer = nil
@@ -203,7 +196,7 @@ struct ProducerLoop {
             leases[id] = lease
             retry.prepend(id)
         }
-        if peerGone { removePeer(outgoing.peer) }
+        if peerGone { peers.remove(outgoing.peer) }
     }
 
     // MARK: Ending tasks
@@ -239,7 +232,7 @@ struct ProducerLoop {
         }
         leases.removeAll()
         retry.removeAll()
-        for key in peers.keys { peers[key]?.outstanding = 0 }
+        peers.resetOutstanding()
     }
 
     // MARK: Messages from workers
@@ -258,9 +251,8 @@ struct ProducerLoop {
         worker.lastSeen = .now
         worker.threads.insert(thread)
         workers[sender] = worker
-        if peers[key] == nil {
-            peers[key] = Peer(key: key)
-            peerOrder.append(key)
+        if !peers.contains(key) {
+            peers.add(key)
         } else {
             let lost = requeue(where: { $0.peer == key && $0.state == .dispatched }, since: .now)
             if lost > 0 {
@@ -278,24 +270,25 @@ struct ProducerLoop {
             var worker = workers[sender] ?? KnownWorker(lastSeen: now)
             worker.lastSeen = now
             worker.resultsReceived += UInt64(records.count)
-            workers[sender] = worker
-            guard header.epoch == epoch else {
+            if header.epoch == epoch {
+                for record in records { finish(record, from: sender, worker: &worker) }
+            } else {
                 duplicates += UInt64(records.count)
                 logger.debug("dropped \(records.count) results from an earlier producer run")
-                break
             }
-            for record in records { finish(record, from: sender, now: now) }
-            if workers[sender]?.goodbyeAfter != nil { releaseIfComplete(sender) }
+            workers[sender] = worker
+            if worker.goodbyeAfter != nil { releaseIfComplete(sender) }
         case .started(_, let tasks):
             workers[sender]?.lastSeen = now
             guard header.epoch == epoch else { break }
             for task in tasks {
-                guard var lease = leases[task.id], lease.attempt == task.attempt, lease.state == .dispatched,
-                    let key = lease.peer, key.worker == sender
+                guard let slot = leases.index(forKey: task.id) else { continue }
+                let lease = leases.values[slot]
+                guard lease.attempt == task.attempt, lease.state == .dispatched, let key = lease.peer,
+                    key.worker == sender
                 else { continue }
-                lease.state = .started
-                peers[key]?.observeAcknowledgement(after: lease.dispatchedAt.duration(to: now), now: now)
-                leases[task.id] = lease
+                leases.values[slot].state = .started
+                peers.observeAcknowledgement(key, after: lease.dispatchedAt.duration(to: now), now: now)
             }
         case .hello(_, let hello):
             var worker = workers[sender] ?? KnownWorker(lastSeen: now)
@@ -318,7 +311,7 @@ struct ProducerLoop {
             worker.lastSeen = now
             workers[sender] = worker
             // It takes no more work; what it still holds is sent elsewhere once it is released.
-            for key in peers.keys where key.worker == sender { removePeer(key) }
+            peers.removeAll(ofWorker: sender)
             releaseIfComplete(sender)
         case .eventRequests(_, let requests):
             var changed = false
@@ -344,26 +337,26 @@ struct ProducerLoop {
         return false
     }
 
-    private mutating func finish(_ record: ResultRecord, from sender: UInt32, now: ContinuousClock.Instant) {
+    private mutating func finish(_ record: ResultRecord, from sender: UInt32, worker: inout KnownWorker) {
         guard let lease = leases.removeValue(forKey: record.id) else {
             duplicates += 1
             logger.debug("dropped a result for task \(record.id), which already ended")
             return
         }
-        if let key = lease.peer, peers[key] != nil {
-            peers[key]?.outstanding -= 1
-            if key.worker == sender { peers[key]?.observe(runMicroseconds: record.runMicroseconds) }
+        if let key = lease.peer {
+            peers.adjust(key, outstanding: -1)
+            if key.worker == sender { peers.observe(key, runMicroseconds: record.runMicroseconds) }
         }
         if lease.state == .queued, let index = retry.firstIndex(of: record.id) { retry.remove(at: index) }
         if record.status == .ok {
-            workers[sender]?.tasksDone += 1
+            worker.tasksDone += 1
         } else {
-            workers[sender]?.tasksFailed += 1
+            worker.tasksFailed += 1
         }
         end(
             TaskOutcome(
                 id: record.id, name: lease.name, status: record.status, payload: record.payload,
-                runMicroseconds: record.runMicroseconds, worker: workers[sender]?.info))
+                runMicroseconds: record.runMicroseconds, worker: worker.info))
     }
 
     // MARK: Losing workers and tasks
@@ -376,7 +369,7 @@ struct ProducerLoop {
         guard var worker = workers[id], !worker.lost, !worker.released else { return }
         worker.lost = true
         workers[id] = worker
-        for key in peers.keys where key.worker == id { removePeer(key) }
+        peers.removeAll(ofWorker: id)
         // The process's own report names attempts exactly; a silent death has only the last heartbeat.
         let running: Set<UInt64> =
             loss.map { Set($0.running.filter { self.leases[$0.id]?.attempt == $0.attempt }.map(\.id)) }
@@ -423,7 +416,7 @@ struct ProducerLoop {
         ids.sort()
         for id in ids {
             guard var lease = leases[id] else { continue }
-            if let key = lease.peer { peers[key]?.outstanding -= 1 }
+            if let key = lease.peer { peers.adjust(key, outstanding: -1) }
             lease.state = .queued
             lease.peer = nil
             lease.lostSince = lastSign
@@ -433,19 +426,13 @@ struct ProducerLoop {
         return ids.count
     }
 
-    private mutating func removePeer(_ key: PeerKey) {
-        guard peers.removeValue(forKey: key) != nil else { return }
-        peerOrder.removeAll { $0 == key }
-        peerCursor = 0
-    }
-
     /// Every tick: workers whose heartbeats stopped are lost; unacknowledged tasks past the ack
     /// timeout are sent again.
     mutating func checkLeases(now: ContinuousClock.Instant) {
         let silentLimit = Duration.milliseconds(configuration.workerTimeoutMilliseconds)
         for (id, worker) in workers where !worker.lost && !worker.released && now - worker.lastSeen > silentLimit {
             let holds = leases.values.contains { $0.peer?.worker == id }
-            guard holds || peers.keys.contains(where: { $0.worker == id }) else { continue }
+            guard holds || !peers.keys(ofWorker: id).isEmpty else { continue }
             workerLost(
                 id, reason: "no heartbeat for \(silentLimit)", loss: nil, lastSign: worker.lastSeen)
         }
@@ -461,7 +448,7 @@ struct ProducerLoop {
         where matches: (Lease) -> Bool, only id: UInt64, since: ContinuousClock.Instant
     ) {
         guard var lease = leases[id], matches(lease) else { return }
-        if let key = lease.peer { peers[key]?.outstanding -= 1 }
+        if let key = lease.peer { peers.adjust(key, outstanding: -1) }
         lease.state = .queued
         lease.peer = nil
         lease.lostSince = since

@@ -44,6 +44,7 @@ struct TaskThread {
         let stopIndex = poller.add(fileDescriptor: node.stopSignal.fileDescriptor, .readable)
         var loop = Loop(node: node, index: index, tasks: tasks, results: results, queue: node.queues[index])
         var announced = false
+        var busyRounds = 0
 
         while true {
             let idle = loop.isIdle
@@ -55,7 +56,9 @@ struct TaskThread {
             }
             // Every completed handshake (the first, and each reconnection) is announced with
             // `ready`, so the producer knows this thread and that anything sent before was lost.
-            if !idle || poller.events(at: monitorIndex).contains(.readable) {
+            // While busy, look for reconnections every 256 tasks rather than after each one.
+            busyRounds = idle ? 0 : busyRounds + 1
+            if (idle && poller.events(at: monitorIndex).contains(.readable)) || busyRounds % 256 == 1 {
                 while let event = try monitor.next(dontWait: true) {
                     guard event.kind.contains(.handshakeSucceeded) else { continue }
                     try tasks.send(
