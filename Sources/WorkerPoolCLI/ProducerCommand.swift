@@ -101,8 +101,9 @@ public struct ProducerCommand: ParsableCommand {
         guard timeLimit >= 0, timeLimit < 4_000_000 else {
             throw ValidationError("--time-limit must be 0 or more seconds")
         }
-        guard ackTimeout > 0, workerTimeout > 0 else {
-            throw ValidationError("--ack-timeout and --worker-timeout must be positive")
+        guard ackTimeout > 0 else { throw ValidationError("--ack-timeout must be positive") }
+        guard workerTimeout >= 1.5 else {
+            throw ValidationError("--worker-timeout must be at least 1.5 s: workers send a heartbeat every second")
         }
         guard (1...Int(UInt16.max)).contains(batch) else { throw ValidationError("--batch must be 1-65535") }
         guard maxMessageSize >= 1024 else { throw ValidationError("--max-message-size must be at least 1024") }
@@ -144,7 +145,9 @@ public struct ProducerCommand: ParsableCommand {
         let source = try makeSource(logger: logger)
         let showProgress =
             progress == .always || (progress == .auto && isatty(STDERR_FILENO) == 1 && logLevel > .debug)
-        let printer = ResultPrinter(format: output, showProgress: showProgress)
+        // With a journal, a result is printed once it is durable, and at once: a crash then
+        // leaves no result journaled but unprinted (the resumed run would skip it).
+        let printer = ResultPrinter(format: output, showProgress: showProgress, unbuffered: journal != nil)
         var spawned: LocalWorkers?
         let signals = onTerminationSignals { number in
             logger.warning("received signal \(number); no more tasks will be sent")

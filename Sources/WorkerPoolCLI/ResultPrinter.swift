@@ -13,9 +13,13 @@ final class ResultPrinter {
     private var buffer: [UInt8] = []
     private var progressShown = false
 
-    init(format: Format, showProgress: Bool) {
+    /// Write each result at once instead of in blocks (with a journal: what is durable is shown).
+    private let unbuffered: Bool
+
+    init(format: Format, showProgress: Bool, unbuffered: Bool = false) {
         self.format = format
         self.showProgress = showProgress
+        self.unbuffered = unbuffered
         buffer.reserveCapacity(1 << 16)
     }
 
@@ -35,7 +39,7 @@ final class ResultPrinter {
             buffer.append(contentsOf: outcome.jsonLine.utf8)
         }
         buffer.append(0x0A)
-        if buffer.count >= 1 << 16 || stdoutIsTerminal { flush() }
+        if buffer.count >= 1 << 16 || stdoutIsTerminal || unbuffered { flush() }
     }
 
     func flush() {

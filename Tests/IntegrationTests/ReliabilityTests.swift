@@ -20,8 +20,14 @@ struct ReliabilityTests {
 
     func expectEachOnce(_ outcomes: [OutcomeLine], ids: ClosedRange<UInt64>, _ comment: Comment? = nil) {
         let counts = Dictionary(grouping: outcomes, by: \.id).mapValues(\.count)
-        #expect(Set(counts.keys) == Set(ids), comment)
-        #expect(counts.values.allSatisfy { $0 == 1 }, "duplicates: \(counts.filter { $0.value > 1 }.count)")
+        let missing = Set(ids).subtracting(counts.keys).sorted()
+        let unexpected = Set(counts.keys).subtracting(ids).sorted()
+        let duplicated = counts.filter { $0.value > 1 }.keys.sorted()
+        #expect(missing.isEmpty, "\(comment?.rawValue ?? ""): \(missing.count) missing, first \(missing.prefix(10))")
+        #expect(unexpected.isEmpty, "\(comment?.rawValue ?? ""): unexpected ids \(unexpected.prefix(10))")
+        #expect(
+            duplicated.isEmpty,
+            "\(comment?.rawValue ?? ""): \(duplicated.count) duplicated, first \(duplicated.prefix(10))")
     }
 
     @Test("chaos: 20,000 tasks on 4 processes, one killed with SIGKILL every 500 ms: each task ends once, as a result")
@@ -71,7 +77,7 @@ struct ReliabilityTests {
             "producer",
             [
                 "--ipc", directory.path, "--input", input.path, "--output", "jsonl", "--wait-workers", "2",
-                "--worker-timeout", "1",
+                "--worker-timeout", "1.5",
             ], in: directory)
         defer { producer.stop() }
         #expect(producer.waitForStdout(lines: 40), "\(producer.stderr)")
@@ -86,6 +92,36 @@ struct ReliabilityTests {
         #expect(producer.stderr.contains("lost: no heartbeat"))
         #expect(outcomes.suffix(100).allSatisfy { $0.pid != child }, "the end of the run ran on the survivor")
         #expect(survivor.waitForExit(timeout: 30) == 0)
+    }
+
+    @Test("a worker frozen for a while (SIGSTOP) loses its tasks to others, and takes work again when it thaws")
+    func frozenWorkerComesBack() throws {
+        let directory = try makeTemporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let input = directory.appendingPathComponent("tasks.jsonl")
+        try writeLines((1...1_500).map { _ in #"{"task": "sleep", "args": {"ms": 2}}"# }, to: input)
+        let frozen = try TestProcess("worker", ["--ipc", directory.path, "--log-level", "debug"], in: directory)
+        defer { frozen.stop() }
+        let other = try TestProcess("worker", ["--ipc", directory.path], in: directory)
+        defer { other.stop() }
+        let producer = try TestProcess(
+            "producer",
+            [
+                "--ipc", directory.path, "--input", input.path, "--output", "jsonl", "--wait-workers", "2",
+                "--worker-timeout", "1.5",
+            ], in: directory)
+        defer { producer.stop() }
+        #expect(producer.waitForStdout(lines: 100))
+        let child = try #require(childPids(in: frozen.stderr)[1])
+        kill(child, SIGSTOP)
+        #expect(producer.waitForStderr(containing: "lost: no heartbeat"), "\(producer.stderr)")
+        kill(child, SIGCONT)
+        #expect(producer.waitForStderr(containing: "is back; it takes work again"), "\(producer.stderr)")
+        #expect(producer.waitForExit() == 0, "\(producer.stderr)")
+        let outcomes = try parseOutcomes(producer.stdout)
+        expectEachOnce(outcomes, ids: 1...1_500)
+        #expect(frozen.waitForExit(timeout: 30) == 0)
+        #expect(other.waitForExit(timeout: 30) == 0)
     }
 
     @Test("a task that kills its worker is retried up to --max-attempts, then fails; the run completes")

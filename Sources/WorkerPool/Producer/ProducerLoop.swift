@@ -49,6 +49,8 @@ struct ProducerLoop {
         var goodbyeAfter: UInt64?
         var released = false
         var lost = false
+        /// Its supervisor reported the process dead: it cannot come back.
+        var dead = false
         var threads: Set<UInt16> = []
     }
     private var workers: [UInt32: KnownWorker] = [:]
@@ -247,10 +249,11 @@ struct ProducerLoop {
             return
         }
         var worker = workers[sender] ?? KnownWorker(lastSeen: .now)
-        guard !worker.lost, !worker.released else { return }
+        guard !worker.released, worker.goodbyeAfter == nil else { return }
         worker.lastSeen = .now
         worker.threads.insert(thread)
         workers[sender] = worker
+        if worker.lost { revive(sender) }
         if !peers.contains(key) {
             peers.add(key)
         } else {
@@ -269,8 +272,8 @@ struct ProducerLoop {
         case .results(_, let records):
             var worker = workers[sender] ?? KnownWorker(lastSeen: now)
             worker.lastSeen = now
-            worker.resultsReceived += UInt64(records.count)
             if header.epoch == epoch {
+                worker.resultsReceived += UInt64(records.count)
                 for record in records { finish(record, from: sender, worker: &worker) }
             } else {
                 duplicates += UInt64(records.count)
@@ -291,6 +294,7 @@ struct ProducerLoop {
                 peers.observeAcknowledgement(key, after: lease.dispatchedAt.duration(to: now), now: now)
             }
         case .hello(_, let hello):
+            if workers[sender]?.lost == true { revive(sender) }
             var worker = workers[sender] ?? KnownWorker(lastSeen: now)
             if worker.info == nil {
                 logger.info("\(hello.name) joined from \(hello.host) (pid \(hello.pid), \(hello.threads) threads)")
@@ -300,9 +304,12 @@ struct ProducerLoop {
             worker.lastSeen = now
             workers[sender] = worker
         case .heartbeat(_, let heartbeat):
+            if workers[sender]?.lost == true { revive(sender) }
             workers[sender]?.lastSeen = now
             workers[sender]?.heartbeat = heartbeat
-        case .goodbye(_, let goodbye):
+        case .goodbye(_, var goodbye):
+            // A goodbye to another run (or from a worker that never saw ours) owes us nothing.
+            if header.epoch != epoch { goodbye.resultsSent = 0 }
             var worker = workers[sender] ?? KnownWorker(lastSeen: now)
             if worker.goodbyeAfter == nil {
                 logger.debug("\(name(of: sender)) is leaving after \(goodbye.resultsSent) results")
@@ -368,6 +375,7 @@ struct ProducerLoop {
     ) {
         guard var worker = workers[id], !worker.lost, !worker.released else { return }
         worker.lost = true
+        worker.dead = loss != nil
         workers[id] = worker
         peers.removeAll(ofWorker: id)
         // The process's own report names attempts exactly; a silent death has only the last heartbeat.
@@ -406,6 +414,19 @@ struct ProducerLoop {
         }
         let again = requeue(where: { $0.peer?.worker == id }, since: lastSign)
         logger.warning("\(name(of: id)) lost: \(reason); \(again) tasks sent again, \(charged) charged an attempt")
+    }
+
+    /// A worker presumed dead speaks again (a cut link came back before its connections timed
+    /// out): its threads take work again. What it held was already sent elsewhere; whichever
+    /// result arrives first counts.
+    private mutating func revive(_ id: UInt32) {
+        guard var worker = workers[id], worker.lost, !worker.dead, !worker.released, worker.goodbyeAfter == nil
+        else { return }
+        worker.lost = false
+        worker.lastSeen = .now
+        workers[id] = worker
+        for thread in worker.threads { peers.add(PeerKey(worker: id, thread: thread)) }
+        logger.info("\(name(of: id)) is back; it takes work again")
     }
 
     /// Puts matching leases back in the retry queue; returns how many.

@@ -148,8 +148,9 @@ extension WireFormat {
         return message.finish()
     }
 
-    public static func encode(_ goodbye: WorkerGoodbye, sender: UInt32) -> [UInt8] {
-        var message = MessageWriter(kind: .goodbye, sender: sender)
+    /// `epoch`: the producer run whose results `goodbye` counts.
+    public static func encode(_ goodbye: WorkerGoodbye, sender: UInt32, epoch: UInt32 = 0) -> [UInt8] {
+        var message = MessageWriter(kind: .goodbye, sender: sender, epoch: epoch)
         message.append(goodbye)
         return message.finish()
     }

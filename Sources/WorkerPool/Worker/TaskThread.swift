@@ -194,11 +194,13 @@ struct TaskThread {
         mutating func flush() throws {
             guard batch.count > 0 else { return }
             let sent = UInt64(batch.count)
+            let flushedEpoch = batchEpoch
             var finished = WireFormat.MessageWriter(kind: .results, sender: node.workerID, capacity: 256)
             swap(&finished, &batch)
             batchMicroseconds = 0
             try results.send(finished.finish())
             node.counters.resultsSent.add(sent, ordering: .relaxed)
+            node.counters.resultsSentByEpoch.withLock { $0[flushedEpoch, default: 0] += sent }
         }
 
         private func execute(_ record: TaskRecord) -> ResultRecord {

@@ -43,6 +43,8 @@ public final class WorkerNode: Sendable {
         let done = Atomic<UInt64>(0)
         let failed = Atomic<UInt64>(0)
         let resultsSent = Atomic<UInt64>(0)
+        /// Results sent per producer run: a goodbye counts only what the current producer should have.
+        let resultsSentByEpoch = Mutex<[UInt32: UInt64]>([:])
         let malformed = Atomic<UInt64>(0)
         let started = Atomic<UInt64>(0)
     }
@@ -218,7 +220,7 @@ public final class WorkerNode: Sendable {
 
             // Every task thread has ended: say goodbye until the producer confirms it has all results.
             if released { break }
-            let resultsSent = counters.resultsSent.load(ordering: .relaxed)
+            let resultsSent = counters.resultsSentByEpoch.withLock { $0[epoch] ?? 0 }
             if let sentAt = goodbyeSentAt {
                 if now - sentAt >= goodbyeTimeout {
                     logger.warning("producer did not confirm the last results within \(goodbyeTimeout); leaving anyway")
@@ -230,7 +232,7 @@ public final class WorkerNode: Sendable {
                 goodbyeSentAt = now
             }
             let goodbye = WorkerGoodbye(resultsSent: resultsSent)
-            try control.send(WireFormat.encode(goodbye, sender: workerID), dontWait: true)
+            try control.send(WireFormat.encode(goodbye, sender: workerID, epoch: epoch), dontWait: true)
             lastHeartbeat = now
             // With no results in transit there is nothing to confirm.
             if resultsSent == 0 && !helloSent { break }
