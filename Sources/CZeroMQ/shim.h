@@ -39,6 +39,7 @@ static volatile int czmq_stop_fd = -1;
 
 static void czmq_stop_handler(int signal) {
     (void)signal;
+    int saved_errno = errno;
     czmq_stop_flag = 1;
     int fd = czmq_stop_fd;
     if (fd >= 0) {
@@ -46,6 +47,12 @@ static void czmq_stop_handler(int signal) {
         ssize_t ignored = write(fd, &one, sizeof one);
         (void)ignored;
     }
+    errno = saved_errno;
+}
+
+/* Before closing a descriptor the handler may write to. */
+static inline void czmq_forget_stop_fd(int fd) {
+    if (czmq_stop_fd == fd) czmq_stop_fd = -1;
 }
 
 static inline int czmq_install_stop_handler(int wake_fd) {

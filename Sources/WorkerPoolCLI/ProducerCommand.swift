@@ -96,14 +96,14 @@ public struct ProducerCommand: ParsableCommand {
         guard (1...1024).contains(workerThreads) else { throw ValidationError("--worker-threads must be 1-1024") }
         guard window >= 1 else { throw ValidationError("--window must be at least 1") }
         guard maxPerThread >= 1 else { throw ValidationError("--max-per-thread must be at least 1") }
-        guard prefetchMs >= 0 else { throw ValidationError("--prefetch-ms cannot be negative") }
+        guard prefetchMs >= 0, prefetchMs <= 60_000 else { throw ValidationError("--prefetch-ms must be 0-60000") }
         guard (1...1000).contains(maxAttempts) else { throw ValidationError("--max-attempts must be 1-1000") }
         guard timeLimit >= 0, timeLimit < 4_000_000 else {
             throw ValidationError("--time-limit must be 0 or more seconds")
         }
-        guard ackTimeout > 0 else { throw ValidationError("--ack-timeout must be positive") }
-        guard workerTimeout >= 1.5 else {
-            throw ValidationError("--worker-timeout must be at least 1.5 s: workers send a heartbeat every second")
+        guard ackTimeout > 0, ackTimeout <= 86_400 else { throw ValidationError("--ack-timeout must be 0-86400 s") }
+        guard workerTimeout >= 1.5, workerTimeout <= 86_400 else {
+            throw ValidationError("--worker-timeout must be 1.5-86400 s: workers send a heartbeat every second")
         }
         guard (1...Int(UInt16.max)).contains(batch) else { throw ValidationError("--batch must be 1-65535") }
         guard maxMessageSize >= 1024 else { throw ValidationError("--max-message-size must be at least 1024") }

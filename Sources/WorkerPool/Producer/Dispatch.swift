@@ -19,6 +19,9 @@ struct Lease {
     var state: State = .queued
     var peer: PeerKey?
     var dispatchedAt: ContinuousClock.Instant = .now
+    /// Heartbeats its worker had sent when it acknowledged the task: a task missing from the
+    /// worker's next heartbeats (results and all) was lost in transit.
+    var acknowledgedAtHeartbeat: UInt64 = 0
     /// When the task was found to need sending again, and the last sign of life of the worker
     /// that lost it; for the redelivery-delay figure.
     var lostSince: ContinuousClock.Instant?
@@ -66,7 +69,8 @@ struct Peer {
 
     func window(prefetchMicroseconds: Double, maximum: Int) -> Int {
         let ahead = (prefetchMicroseconds + roundTripMicroseconds) / max(meanRunMicroseconds, 1)
-        return Swift.max(1, Swift.min(maximum, Int(ahead.rounded(.up))))
+        guard ahead.isFinite, ahead < Double(maximum) else { return maximum }
+        return Swift.max(1, Int(ahead.rounded(.up)))
     }
 
     /// Learns how long a task ran.
@@ -98,10 +102,13 @@ struct PeerTable {
     func contains(_ key: PeerKey) -> Bool { index[key] != nil }
     func keys(ofWorker worker: UInt32) -> [PeerKey] { peers.lazy.map(\.key).filter { $0.worker == worker } }
 
-    mutating func add(_ key: PeerKey) {
+    /// Adds a peer that already holds `outstanding` tasks (it was removed and came back).
+    mutating func add(_ key: PeerKey, outstanding: Int = 0) {
         guard index[key] == nil else { return }
         index[key] = peers.count
-        peers.append(Peer(key: key))
+        var peer = Peer(key: key)
+        peer.outstanding = outstanding
+        peers.append(peer)
     }
 
     mutating func remove(_ key: PeerKey) {

@@ -136,8 +136,7 @@ public final class Producer: Sendable {
                 return flags
             }
             if flagsNow.cancelled && !loop.inputCancelled {
-                loop.inputCancelled = true
-                loop.feed.cancel()
+                loop.cancelInput()
                 cancelDeadline = .now + .milliseconds(configuration.cancelGraceMilliseconds)
                 logger.warning("input cancelled; waiting for \(loop.leases.count) dispatched tasks")
             }

@@ -51,6 +51,9 @@ struct ProducerLoop {
         var lost = false
         /// Its supervisor reported the process dead: it cannot come back.
         var dead = false
+        /// Heartbeats received, and the tasks the last one listed.
+        var heartbeats: UInt64 = 0
+        var held: Set<UInt64> = []
         var threads: Set<UInt16> = []
     }
     private var workers: [UInt32: KnownWorker] = [:]
@@ -74,9 +77,20 @@ struct ProducerLoop {
 
     var hasUnreported: Bool { !unreported.isEmpty }
 
+    /// Dispatches of one task before it fails (each lost message, reconnection or death is one).
+    static let maxDispatches: UInt16 = 100
+
     var isComplete: Bool {
-        leases.isEmpty && retry.isEmpty && chunkIndex >= chunk.count && (inputCancelled || feed.isDrained)
+        leases.isEmpty && retry.isEmpty && (inputCancelled || (chunkIndex >= chunk.count && feed.isDrained))
             && unreported.isEmpty
+    }
+
+    /// Stops taking input: what was read but not sent is dropped (it never started).
+    mutating func cancelInput() {
+        inputCancelled = true
+        feed.cancel()
+        chunk = []
+        chunkIndex = 0
     }
 
     // MARK: Dispatch
@@ -105,6 +119,17 @@ struct ProducerLoop {
         while Int(writer.count) < limit, let id = nextTaskID() {
             guard let slot = leases.index(forKey: id) else { continue }
             let lease = leases.values[slot]
+            if lease.attempt >= Self.maxDispatches {
+                // Sent again and again without a result (a result too big for this producer, a
+                // peer that keeps reconnecting): an explicit failure, not an endless loop.
+                leases.remove(at: slot)
+                let reason = "sent \(lease.attempt) times without a result; giving up"
+                logger.error("task \(id) (\(lease.name)): \(reason)")
+                end(
+                    TaskOutcome(
+                        id: id, name: lease.name, status: .failed, payload: Array(reason.utf8), runMicroseconds: 0))
+                continue
+            }
             let record = TaskRecord(
                 id: id, attempt: lease.attempt + 1, timeLimitMilliseconds: lease.timeLimitMilliseconds,
                 name: lease.name, payload: lease.payload)
@@ -254,8 +279,13 @@ struct ProducerLoop {
         worker.threads.insert(thread)
         workers[sender] = worker
         if worker.lost { revive(sender) }
+        guard workers[sender]?.lost != true else { return }  // reported dead: cannot come back
         if !peers.contains(key) {
-            peers.add(key)
+            // A thread removed after a failed send comes back still holding what it acknowledged.
+            let holding = leases.values.reduce(0) { $0 + ($1.peer == key && $1.state != .queued ? 1 : 0) }
+            peers.add(key, outstanding: holding)
+            let lost = requeue(where: { $0.peer == key && $0.state == .dispatched }, since: .now)
+            if lost > 0 { logger.info("\(name(of: sender)) thread \(thread + 1) is back; \(lost) tasks sent again") }
         } else {
             let lost = requeue(where: { $0.peer == key && $0.state == .dispatched }, since: .now)
             if lost > 0 {
@@ -291,6 +321,7 @@ struct ProducerLoop {
                     key.worker == sender
                 else { continue }
                 leases.values[slot].state = .started
+                leases.values[slot].acknowledgedAtHeartbeat = workers[sender]?.heartbeats ?? 0
                 peers.observeAcknowledgement(key, after: lease.dispatchedAt.duration(to: now), now: now)
             }
         case .hello(_, let hello):
@@ -307,6 +338,8 @@ struct ProducerLoop {
             if workers[sender]?.lost == true { revive(sender) }
             workers[sender]?.lastSeen = now
             workers[sender]?.heartbeat = heartbeat
+            workers[sender]?.heartbeats += 1
+            workers[sender]?.held = Set(heartbeat.held.map(\.id))
         case .goodbye(_, var goodbye):
             // A goodbye to another run (or from a worker that never saw ours) owes us nothing.
             if header.epoch != epoch { goodbye.resultsSent = 0 }
@@ -456,6 +489,19 @@ struct ProducerLoop {
             guard holds || !peers.keys(ofWorker: id).isEmpty else { continue }
             workerLost(
                 id, reason: "no heartbeat for \(silentLimit)", loss: nil, lastSign: worker.lastSeen)
+        }
+        // Acknowledged tasks that three heartbeats since no longer list, and whose result never
+        // came: the result was lost on the way (a dropped connection, a message refused).
+        var vanished: [UInt64] = []
+        for (id, lease) in leases where lease.state == .started {
+            guard let key = lease.peer, let worker = workers[key.worker], !worker.lost else { continue }
+            if worker.heartbeats >= lease.acknowledgedAtHeartbeat + 3 && !worker.held.contains(id) {
+                vanished.append(id)
+            }
+        }
+        for id in vanished.sorted() {
+            ackTimeouts.warning(logger, "task \(id) left its worker without a result arriving; sending it again")
+            requeue(where: { _ in true }, only: id, since: now)
         }
         let ackLimit = Duration.milliseconds(configuration.ackTimeoutMilliseconds)
         let overdue = leases.filter { $0.value.state == .dispatched && now - $0.value.dispatchedAt > ackLimit }

@@ -102,6 +102,13 @@ public struct ChildProcess: Sendable, Equatable {
         }
     }
 
+    /// Reaps one child that has already ended, without blocking.
+    public static func waitAnyNow() -> (ChildProcess, Status)? {
+        var raw: Int32 = 0
+        let pid = waitpid(-1, &raw, WNOHANG)
+        return pid > 0 ? (ChildProcess(pid: pid), Status(raw: raw)) : nil
+    }
+
     /// The running executable's path, for re-executing it as a child.
     public static var currentExecutable: String {
         (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]

@@ -13,7 +13,11 @@ public final class Wakeup: @unchecked Sendable {
         precondition(fileDescriptor >= 0, "eventfd failed: errno \(czmq_errno())")
     }
 
-    deinit { close(fileDescriptor) }
+    deinit {
+        // A signal handler may hold this descriptor (StopSignals); it must not write to a reused one.
+        czmq_forget_stop_fd(fileDescriptor)
+        close(fileDescriptor)
+    }
 
     /// Makes the descriptor readable until the owner calls ``drain()``.
     public func signal() {

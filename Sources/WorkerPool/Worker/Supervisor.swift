@@ -125,7 +125,28 @@ public final class Supervisor: Sendable {
         defer { finishedSemaphore.signal() }
 
         var failedToStart = false
-        while let (child, status) = ChildProcess.waitAny() {
+        // Restarts wait for their backoff here, not by sleeping: other children must still be
+        // reaped and reported meanwhile.
+        var restartAt: [Int: ContinuousClock.Instant] = [:]
+        while true {
+            if state.withLock({ $0.stopping }) { restartAt.removeAll() }
+            for (slot, due) in restartAt where due <= .now {
+                restartAt[slot] = nil
+                start(slot)
+            }
+            let reaped: (ChildProcess, ChildProcess.Status)?
+            if restartAt.isEmpty {
+                guard let next = ChildProcess.waitAny() else { break }  // no children left
+                reaped = next
+            } else {
+                reaped = ChildProcess.waitAnyNow()
+                if reaped == nil {
+                    // Poll for exits until the next restart is due (20 ms steps).
+                    if stopSemaphore.wait(timeout: .now() + 0.02) == .success { stopSemaphore.signal() }
+                    continue
+                }
+            }
+            guard let (child, status) = reaped else { continue }
             let found = state.withLock { state -> (Int, Slot, Bool)? in
                 guard let slot = state.slots.firstIndex(where: { $0.pid == child.pid }) else { return nil }
                 let before = state.slots[slot]
@@ -160,11 +181,7 @@ public final class Supervisor: Sendable {
                     failedToStart = true
                 } else {
                     logger.error("\(name) (pid \(child.pid)) exited with code \(code) at start; restarting")
-                    if stopSemaphore.wait(timeout: .now() + 0.2 * Double(failures)) == .success {
-                        stopSemaphore.signal()
-                        break
-                    }
-                    start(slot)
+                    restartAt[slot] = .now + .milliseconds(200 * failures)
                 }
             default:
                 let loss = WorkerLoss(
@@ -197,14 +214,12 @@ public final class Supervisor: Sendable {
                 let backoff = crashes <= 1 ? 0 : min(0.1 * pow(2, Double(min(crashes - 2, 6))), 5)
                 logger.info("restarting \(name)\(backoff > 0 ? String(format: " in %.1f s", backoff) : "")")
                 if backoff > 0 {
-                    if stopSemaphore.wait(timeout: .now() + backoff) == .success {
-                        stopSemaphore.signal()
-                        break
-                    }
+                    restartAt[slot] = .now + .milliseconds(Int(backoff * 1000))
+                } else {
+                    start(slot)
                 }
-                start(slot)
             }
-            if state.withLock({ $0.slots.allSatisfy { $0.pid == nil } }) { break }
+            if restartAt.isEmpty && state.withLock({ $0.slots.allSatisfy { $0.pid == nil } }) { break }
         }
         logger.info("process shutting down")
         return failedToStart ? 1 : 0
@@ -280,8 +295,12 @@ public final class Supervisor: Sendable {
                         $0.limitNanoseconds > 0 && now &- $0.startedNanoseconds > $0.limitNanoseconds
                     })
                 else { continue }
+                // Decide under the lock, against the board read again: the child may have been
+                // reaped and replaced since the scan.
                 let pid = state.withLock { state -> pid_t? in
-                    guard let pid = state.slots[slot].pid, state.slots[slot].timeLimitCulprit == nil else { return nil }
+                    guard let pid = state.slots[slot].pid, state.slots[slot].timeLimitCulprit == nil,
+                        board.allRunning.contains(overrun)
+                    else { return nil }
                     state.slots[slot].timeLimitCulprit = overrun
                     return pid
                 }
