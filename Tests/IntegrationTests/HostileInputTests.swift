@@ -157,3 +157,30 @@ struct HostileInputTests {
         #expect(worker.stderr.contains("dropped a bad event message"))
     }
 }
+
+@Suite("Message limits", .timeLimit(.minutes(2)))
+struct MessageLimitTests {
+    @Test("a worker with a larger message limit than its producer sizes result batches to the producer's")
+    func workerFollowsProducerLimit() throws {
+        let directory = try makeTemporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let input = directory.appendingPathComponent("tasks.jsonl")
+        let name = String(repeating: "x", count: 30_000)
+        try ((1...30).map { _ in #"{"task": "greet", "args": "\#(name)"}"# }.joined(separator: "\n") + "\n")
+            .write(to: input, atomically: true, encoding: .utf8)
+        let worker = try TestProcess("custom-worker", ["--ipc", directory.path], in: directory)
+        defer { worker.stop() }
+        let producer = try TestProcess(
+            "producer",
+            [
+                "--ipc", directory.path, "--input", input.path, "--output", "jsonl", "--wait-workers", "1",
+                "--max-message-size", "100000",
+            ], in: directory)
+        defer { producer.stop() }
+        #expect(producer.waitForExit() == 0, "\(producer.stderr.suffix(2_000))")
+        let outcomes = try parseOutcomes(producer.stdout)
+        #expect(outcomes.count == 30)
+        #expect(outcomes.allSatisfy { $0.result == .string("hello, \(name)") })
+        #expect(worker.waitForExit(timeout: 30) == 0)
+    }
+}

@@ -201,7 +201,7 @@ public final class Producer: Sendable {
             }
             try loop.commitJournal()
             if publishState {
-                try publisher.send(WireFormat.encode(events.table.snapshot()), dontWait: true)
+                try publisher.send(WireFormat.encode(stateSnapshot()), dontWait: true)
             }
             if !loop.releasable.isEmpty {
                 try publisher.send(WireFormat.encode(releasedWorkers: loop.releasable, epoch: epoch), dontWait: true)
@@ -218,7 +218,7 @@ public final class Producer: Sendable {
                 guard configuration.shutdownWorkersAtEnd else { break }
                 logger.info("all \(loop.submitted) tasks ended; broadcasting shutdown")
                 events.table.change { _, shutdown in shutdown = true }
-                try publisher.send(WireFormat.encode(events.table.snapshot()), dontWait: true)
+                try publisher.send(WireFormat.encode(stateSnapshot()), dontWait: true)
                 goodbyeDeadline = now + .milliseconds(configuration.goodbyeTimeoutMilliseconds)
                 if loop.allLiveWorkersReleased(now: now) { break }
             }
@@ -227,6 +227,13 @@ public final class Producer: Sendable {
         onProgress?(loop.progress())
         logger.info("process shutting down")
         return loop.summary(notReleased: loop.liveWorkersNotReleased(now: ContinuousClock.now))
+    }
+
+    /// The event state as broadcast: with this producer's message limit, which workers respect.
+    private func stateSnapshot() -> EventSnapshot {
+        var snapshot = events.table.snapshot()
+        snapshot.maxMessageSize = UInt32(clamping: configuration.maxMessageSize)
+        return snapshot
     }
 
     /// Sends tasks to every worker thread with credit, until none has credit or no task waits.

@@ -193,11 +193,14 @@ extension WireFormat {
             guard header.count == 1 else { throw .truncated(what: "event state record", needed: 1, available: 0) }
             let sequence = try reader.read(UInt64.self, "sequence")
             let flags = try reader.read(UInt8.self, "flags")
+            let limit = try reader.read(UInt32.self, "max message size")
             let count = try reader.read(UInt16.self, "event count")
             var names: [String] = []
             for _ in 0..<count { names.append(try reader.readShortString("event name")) }
             broadcast = .eventState(
-                EventSnapshot(epoch: header.epoch, sequence: sequence, shutdown: flags & 1 != 0, setEvents: names))
+                EventSnapshot(
+                    epoch: header.epoch, sequence: sequence, shutdown: flags & 1 != 0, setEvents: names,
+                    maxMessageSize: limit))
         case .released:
             var ids: [UInt32] = []
             for _ in 0..<header.count { ids.append(try reader.read(UInt32.self, "worker id")) }

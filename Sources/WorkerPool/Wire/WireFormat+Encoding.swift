@@ -68,6 +68,7 @@ extension WireFormat {
             writer.patch(snapshot.epoch, at: 8)
             writer.append(snapshot.sequence)
             writer.append(UInt8(snapshot.shutdown ? 1 : 0))
+            writer.append(snapshot.maxMessageSize)
             writer.append(UInt16(snapshot.setEvents.count))
             for name in snapshot.setEvents { writer.appendShortString(name) }
             count += 1

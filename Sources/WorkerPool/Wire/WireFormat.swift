@@ -11,6 +11,7 @@
 /// started   | id u64 | attempt u16 |
 /// heartbeat | done u64 | failed u64 | restarts u32 | held u16 | held × (id u64 | running u8) |
 /// lost      | reason u8 | detail i32 | culprit u64 | running u16 | running × (id u64 | attempt u16) |
+/// state     | sequence u64 | flags u8 | max message size u32 | names u16 | names × (length u8 | name) |
 /// ```
 ///
 /// One frame rather than a header frame plus a payload frame: one libzmq message per send, and
@@ -219,12 +220,17 @@ public struct EventSnapshot: Sendable, Equatable {
     public var sequence: UInt64
     public var shutdown: Bool
     public var setEvents: [String]
+    /// The largest message the producer accepts (0: not said), so workers size result batches to fit.
+    public var maxMessageSize: UInt32
 
-    public init(epoch: UInt32 = 0, sequence: UInt64, shutdown: Bool, setEvents: [String]) {
+    public init(
+        epoch: UInt32 = 0, sequence: UInt64, shutdown: Bool, setEvents: [String], maxMessageSize: UInt32 = 0
+    ) {
         self.epoch = epoch
         self.sequence = sequence
         self.shutdown = shutdown
         self.setEvents = setEvents
+        self.maxMessageSize = maxMessageSize
     }
 }
 

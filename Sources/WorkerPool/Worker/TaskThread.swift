@@ -179,7 +179,7 @@ struct TaskThread {
             }
             if batch.count > 0
                 && (epoch != batchEpoch || batch.isFull
-                    || batch.byteCount + result.encodedSize > node.configuration.maxMessageSize)
+                    || batch.byteCount + result.encodedSize > node.sendLimit)
             {
                 try flush()
             }
@@ -214,7 +214,7 @@ struct TaskThread {
             var result = ResultRecord(
                 id: record.id, attempt: record.attempt, status: outcome.status,
                 runMicroseconds: UInt32(clamping: micros), payload: outcome.payload)
-            let limit = node.configuration.maxMessageSize - WireFormat.headerSize - ResultRecord.fixedSize
+            let limit = node.sendLimit - WireFormat.headerSize - ResultRecord.fixedSize
             if result.payload.count > limit {
                 result.status = .tooLarge
                 result.payload = Array(

@@ -24,6 +24,14 @@ public final class WorkerNode: Sendable {
     /// Readable forever once signalled: every task thread polls it and leaves.
     let stopSignal = Wakeup()
     let stopping = Atomic<Bool>(false)
+    /// The producer's message limit, once its state arrived (0 until then).
+    private let producerLimit = Atomic<Int>(0)
+
+    /// The largest message to send: this worker's limit, or the producer's if smaller.
+    var sendLimit: Int {
+        let producer = producerLimit.load(ordering: .relaxed)
+        return producer > 0 ? min(producer, configuration.maxMessageSize) : configuration.maxMessageSize
+    }
     /// Wakes the control thread: a task thread became ready or ended, or an event request waits.
     let controlWakeup = Wakeup()
     let counters = Counters()
@@ -175,6 +183,7 @@ public final class WorkerNode: Sendable {
                     switch broadcast {
                     case .eventState(let snapshot):
                         if events.table.adopt(snapshot) {
+                            producerLimit.store(Int(snapshot.maxMessageSize), ordering: .relaxed)
                             if snapshot.epoch != epoch {
                                 if epoch != 0 { logger.info("a new producer run (\(snapshot.epoch)) took over") }
                                 epoch = snapshot.epoch
