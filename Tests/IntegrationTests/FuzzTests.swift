@@ -104,18 +104,9 @@ struct FuzzTests {
     func fuzzWorker() throws {
         let directory = try makeTemporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
-        let endpoints = PoolEndpoints.ipc(directory: directory.path)
-        let context = try Context()
-        let tasks = try Socket(context, .router)
-        try tasks.setReceiveTimeout(milliseconds: 20_000)
-        try tasks.bind(endpoints.tasks)
-        let results = try Socket(context, .pull)
-        try results.setReceiveTimeout(milliseconds: 20_000)
-        try results.bind(endpoints.results)
-        let publisher = try Socket(context, .xpub)
-        try publisher.setXPubVerbose(true)
-        try publisher.setReceiveTimeout(milliseconds: 20_000)
-        try publisher.bind(endpoints.events)
+        // The test plays the producer with raw sockets.
+        let fake = try FakeProducer(endpoints: PoolEndpoints.ipc(directory: directory.path))
+        let (tasks, results, publisher) = (fake.tasks, fake.results, fake.publisher)
         let worker = try TestProcess("worker", ["--ipc", directory.path, "--log-level", "error"], in: directory)
         defer { worker.stop() }
         _ = try publisher.receiveMultipart()

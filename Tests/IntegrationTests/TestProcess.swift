@@ -1,5 +1,7 @@
 import Foundation
 import Testing
+import WorkerPool
+import ZeroMQ
 
 /// A real `producer` or `worker` process started by a test, with its stdout and stderr in
 /// files. `stop()` (called from `defer` in every test) ends it even when the test failed.
@@ -152,4 +154,27 @@ enum JSONValue: Decodable, Equatable {
 
 func parseOutcomes(_ text: String) throws -> [OutcomeLine] {
     try text.split(separator: "\n").map { try JSONDecoder().decode(OutcomeLine.self, from: Data($0.utf8)) }
+}
+
+/// Raw sockets bound where a producer binds, for tests that play the producer to a real worker.
+/// Receives time out after 20 s so a test fails instead of hanging.
+struct FakeProducer {
+    let context: Context
+    let tasks: Socket
+    let results: Socket
+    let publisher: Socket
+
+    init(endpoints: PoolEndpoints) throws {
+        context = try Context()
+        tasks = try Socket(context, .router)
+        try tasks.setReceiveTimeout(milliseconds: 20_000)
+        try tasks.bind(endpoints.tasks)
+        results = try Socket(context, .pull)
+        try results.setReceiveTimeout(milliseconds: 20_000)
+        try results.bind(endpoints.results)
+        publisher = try Socket(context, .xpub)
+        try publisher.setXPubVerbose(true)
+        try publisher.setReceiveTimeout(milliseconds: 20_000)
+        try publisher.bind(endpoints.events)
+    }
 }

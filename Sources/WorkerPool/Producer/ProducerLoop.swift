@@ -468,16 +468,18 @@ struct ProducerLoop {
         var ids: [UInt64] = []
         for (id, lease) in leases where lease.state != .queued && matches(lease) { ids.append(id) }
         ids.sort()
-        for id in ids {
-            guard var lease = leases[id] else { continue }
-            if let key = lease.peer { peers.adjust(key, outstanding: -1) }
-            lease.state = .queued
-            lease.peer = nil
-            lease.lostSince = lastSign
-            leases[id] = lease
-            retry.append(id)
-        }
+        for id in ids { requeue(id, since: lastSign) }
         return ids.count
+    }
+
+    /// Puts one dispatched or acknowledged task back in the retry queue, returning its credit.
+    private mutating func requeue(_ id: UInt64, since lastSign: ContinuousClock.Instant) {
+        guard let slot = leases.index(forKey: id), leases.values[slot].state != .queued else { return }
+        if let key = leases.values[slot].peer { peers.adjust(key, outstanding: -1) }
+        leases.values[slot].state = .queued
+        leases.values[slot].peer = nil
+        leases.values[slot].lostSince = lastSign
+        retry.append(id)
     }
 
     /// Every tick: workers whose heartbeats stopped are lost; unacknowledged tasks past the ack
@@ -501,26 +503,14 @@ struct ProducerLoop {
         }
         for id in vanished.sorted() {
             ackTimeouts.warning(logger, "task \(id) left its worker without a result arriving; sending it again")
-            requeue(where: { _ in true }, only: id, since: now)
+            requeue(id, since: now)
         }
         let ackLimit = Duration.milliseconds(configuration.ackTimeoutMilliseconds)
         let overdue = leases.filter { $0.value.state == .dispatched && now - $0.value.dispatchedAt > ackLimit }
         for (id, lease) in overdue.sorted(by: { $0.key < $1.key }) {
             ackTimeouts.warning(logger, "task \(id) was not acknowledged within \(ackLimit); sending it again")
-            requeue(where: { _ in true }, only: id, since: lease.dispatchedAt)
+            requeue(id, since: lease.dispatchedAt)
         }
-    }
-
-    private mutating func requeue(
-        where matches: (Lease) -> Bool, only id: UInt64, since: ContinuousClock.Instant
-    ) {
-        guard var lease = leases[id], matches(lease) else { return }
-        if let key = lease.peer { peers.adjust(key, outstanding: -1) }
-        lease.state = .queued
-        lease.peer = nil
-        lease.lostSince = since
-        leases[id] = lease
-        retry.append(id)
     }
 
     // MARK: Leaving
