@@ -35,10 +35,15 @@ public struct TaskRegistry: Sendable {
         _ body: @escaping @Sendable (Input, TaskContext) throws -> Output
     ) {
         precondition(!name.isEmpty && name.utf8.count <= WireFormat.maxNameLength, "task names are 1-255 bytes")
+        // One coder pair per task, made here rather than per call: swift-foundation's coders are
+        // Sendable, and building them is a measurable part of a tiny task's cost.
+        let decoder = JSONDecoder()
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         handlers[name] = { payload, context in
             let input: Input
             do {
-                input = try JSONDecoder().decode(Input.self, from: Data(payload))
+                input = try decoder.decode(Input.self, from: Data(payload))
             } catch {
                 return Outcome(
                     status: .badArguments,
@@ -49,8 +54,6 @@ public struct TaskRegistry: Sendable {
             }
             do {
                 let output = try body(input, context)
-                let encoder = JSONEncoder()
-                encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
                 return Outcome(status: .ok, payload: Array(try encoder.encode(output)))
             } catch let error as TaskError {
                 return Outcome(status: .failed, payload: Array(error.message.utf8))
