@@ -126,6 +126,26 @@ struct ReliabilityTests {
         #expect(other.waitForExit(timeout: 30) == 0)
     }
 
+    @Test("a result waiting behind a long task still counts as held: nothing is sent again")
+    func resultWaitingInBatchIsHeld() throws {
+        let directory = try makeTemporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let input = directory.appendingPathComponent("tasks.jsonl")
+        // On one thread, the multiply result waits in the result batch while the sleep runs,
+        // across more than three heartbeats.
+        try writeLines(
+            [#"{"task": "multiply", "args": {"a": 2, "b": 2}}"#, #"{"task": "sleep", "args": {"ms": 4500}}"#],
+            to: input)
+        let producer = try TestProcess(
+            "producer",
+            ["--ipc", directory.path, "--input", input.path, "--output", "jsonl", "--local-workers", "1"],
+            in: directory)
+        defer { producer.stop() }
+        #expect(producer.waitForExit() == 0, "\(producer.stderr)")
+        expectEachOnce(try parseOutcomes(producer.stdout), ids: 1...2)
+        #expect(!producer.stderr.contains("sending it again"), "\(producer.stderr)")
+    }
+
     @Test("a task that kills its worker is retried up to --max-attempts, then fails; the run completes")
     func poisonTasks() throws {
         let directory = try makeTemporaryDirectory()

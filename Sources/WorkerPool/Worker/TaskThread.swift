@@ -150,7 +150,6 @@ struct TaskThread {
                 let slice = Array(acknowledged[chunk..<min(chunk + Int(UInt16.max), acknowledged.count)])
                 try results.send(WireFormat.encode(started: slice, sender: node.workerID, epoch: epoch))
             }
-            node.counters.started.add(UInt64(acknowledged.count), ordering: .relaxed)
         }
 
         /// Runs the next queued task, if any; sends results when fast tasks have added up or the queue is empty.
@@ -189,6 +188,7 @@ struct TaskThread {
             }
             batch.append(result)
             batchMicroseconds += UInt64(result.runMicroseconds)
+            queue.unsentResults.withLock { $0.append(result.id) }
         }
 
         mutating func flush() throws {
@@ -199,7 +199,7 @@ struct TaskThread {
             swap(&finished, &batch)
             batchMicroseconds = 0
             try results.send(finished.finish())
-            node.counters.resultsSent.add(sent, ordering: .relaxed)
+            queue.unsentResults.withLock { $0.removeAll(keepingCapacity: true) }
             node.counters.resultsSentByEpoch.withLock { $0[flushedEpoch, default: 0] += sent }
         }
 

@@ -39,7 +39,6 @@ public final class WorkerNode: Sendable {
     let queues: [LocalQueue]
 
     private struct SharedState: Sendable {
-        var stopReason = ""
         var recycled = false
         var pendingEventRequests: [EventRequest] = []
         var liveTaskThreads = 0
@@ -50,16 +49,17 @@ public final class WorkerNode: Sendable {
     final class Counters: Sendable {
         let done = Atomic<UInt64>(0)
         let failed = Atomic<UInt64>(0)
-        let resultsSent = Atomic<UInt64>(0)
         /// Results sent per producer run: a goodbye counts only what the current producer should have.
         let resultsSentByEpoch = Mutex<[UInt32: UInt64]>([:])
         let malformed = Atomic<UInt64>(0)
-        let started = Atomic<UInt64>(0)
     }
 
     /// A task thread's queue of tasks received and acknowledged but not yet started.
     final class LocalQueue: Sendable {
         let tasks = Mutex(Deque<QueuedTask>())
+        /// Tasks run whose results wait in the thread's next batch: still held, as far as the
+        /// producer's heartbeat check is concerned.
+        let unsentResults = Mutex<[UInt64]>([])
     }
 
     struct QueuedTask: Sendable {
@@ -108,7 +108,6 @@ public final class WorkerNode: Sendable {
     public func stop(reason: String) {
         guard stopping.compareExchange(expected: false, desired: true, ordering: .acquiringAndReleasing).exchanged
         else { return }
-        state.withLock { $0.stopReason = reason }
         logger.debug("stopping: \(reason)")
         events.table.interruptWaits()
         stopSignal.signal()
@@ -275,7 +274,10 @@ public final class WorkerNode: Sendable {
         var held = board.allRunning.map { HeldTask(id: $0.task.id, running: true) }
         for queue in queues {
             queue.tasks.withLock { tasks in
-                held.append(contentsOf: tasks.prefix(1_000).map { HeldTask(id: $0.record.id, running: false) })
+                held.append(contentsOf: tasks.map { HeldTask(id: $0.record.id, running: false) })
+            }
+            queue.unsentResults.withLock { ids in
+                held.append(contentsOf: ids.map { HeldTask(id: $0, running: false) })
             }
         }
         return WorkerHeartbeat(
