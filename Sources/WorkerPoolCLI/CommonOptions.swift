@@ -41,7 +41,7 @@ func currentHostName() -> String {
 
 /// Endpoint options shared by producer (bind) and worker (connect).
 struct EndpointOptions: ParsableArguments {
-    @Option(name: .customLong("tasks"), help: "Tasks endpoint (PUSH on the producer, PULL on workers).")
+    @Option(name: .customLong("tasks"), help: "Tasks endpoint (ROUTER on the producer, a DEALER per worker thread).")
     var tasks: String?
 
     @Option(name: .customLong("results"), help: "Results endpoint (PULL on the producer, PUSH on workers).")

@@ -1,6 +1,6 @@
 import Foundation
 
-/// The producer's three addresses: tasks (PUSH→PULL), results (PUSH→PULL), events (XPUB→SUB).
+/// The producer's three addresses: tasks (ROUTER↔DEALER), results (PUSH→PULL), events (XPUB→SUB).
 public struct PoolEndpoints: Sendable, Equatable, CustomStringConvertible {
     public var tasks: String
     public var results: String
