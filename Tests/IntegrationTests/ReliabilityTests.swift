@@ -101,7 +101,7 @@ struct ReliabilityTests {
         let directory = try makeTemporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
         let input = directory.appendingPathComponent("tasks.jsonl")
-        try writeLines((1...1_500).map { _ in #"{"task": "sleep", "args": {"ms": 2}}"# }, to: input)
+        try writeLines((1...3_000).map { _ in #"{"task": "sleep", "args": {"ms": 2}}"# }, to: input)
         let frozen = try TestProcess("worker", ["--ipc", directory.path, "--log-level", "debug"], in: directory)
         defer { frozen.stop() }
         let other = try TestProcess("worker", ["--ipc", directory.path], in: directory)
@@ -121,7 +121,7 @@ struct ReliabilityTests {
         #expect(producer.waitForStderr(containing: "is back; it takes work again"), "\(producer.stderr)")
         #expect(producer.waitForExit() == 0, "\(producer.stderr)")
         let outcomes = try parseOutcomes(producer.stdout)
-        expectEachOnce(outcomes, ids: 1...1_500)
+        expectEachOnce(outcomes, ids: 1...3_000)
         #expect(frozen.waitForExit(timeout: 30) == 0)
         #expect(other.waitForExit(timeout: 30) == 0)
     }
