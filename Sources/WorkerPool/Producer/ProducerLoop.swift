@@ -105,8 +105,12 @@ struct ProducerLoop {
     /// The next message to send: tasks for a worker thread with credit, retries first.
     mutating func nextMessage() -> Outgoing? {
         if !enoughWorkers {
-            guard workers.values.filter({ $0.info != nil && !$0.lost }).count >= configuration.minimumWorkers
-            else { return nil }
+            // Introduced (hello) and reachable (a thread's `ready`): the two arrive on different sockets.
+            let joined = workers.values.filter { worker in
+                guard let info = worker.info, !worker.lost else { return false }
+                return worker.threads.count >= Int(info.threads)
+            }.count
+            guard joined >= configuration.minimumWorkers else { return nil }
             enoughWorkers = true
         }
         guard
