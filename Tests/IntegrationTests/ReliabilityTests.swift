@@ -84,9 +84,12 @@ struct ReliabilityTests {
         defer { producer.stop() }
         #expect(producer.waitForStdout(lines: 40), "\(producer.stderr)")
         let child = try #require(childPids(in: doomed.stderr)[1])
-        // Like a machine dying: the supervisor cannot report, the child cannot say goodbye.
-        kill(doomed.pid, SIGKILL)
+        // Like a machine dying: the supervisor cannot report, the child cannot say goodbye. The
+        // supervisor is frozen first, so neither its report nor the child's parent-death
+        // signal (a graceful exit) can race the kill.
+        kill(doomed.pid, SIGSTOP)
         kill(child, SIGKILL)
+        kill(doomed.pid, SIGKILL)
         #expect(producer.waitForExit() == 0, "\(producer.stderr)")
         let outcomes = try parseOutcomes(producer.stdout)
         expectEachOnce(outcomes, ids: 1...400)
