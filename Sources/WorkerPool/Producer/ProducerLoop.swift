@@ -496,24 +496,32 @@ struct ProducerLoop {
             workerLost(
                 id, reason: "no heartbeat for \(silentLimit)", loss: nil, lastSign: worker.lastSeen)
         }
-        // Acknowledged tasks that three heartbeats since no longer list, and whose result never
-        // came: the result was lost on the way (a dropped connection, a message refused).
+        // One pass over the leases. Acknowledged tasks that three heartbeats since no longer list,
+        // and whose result never came, were lost on the way (a dropped connection, a refused
+        // message); unacknowledged ones past the ack timeout were lost before they arrived.
+        let ackLimit = Duration.milliseconds(configuration.ackTimeoutMilliseconds)
         var vanished: [UInt64] = []
-        for (id, lease) in leases where lease.state == .started {
-            guard let key = lease.peer, let worker = workers[key.worker], !worker.lost else { continue }
-            if worker.heartbeats >= lease.acknowledgedAtHeartbeat + 3 && !worker.held.contains(id) {
-                vanished.append(id)
+        var overdue: [(id: UInt64, since: ContinuousClock.Instant)] = []
+        for (id, lease) in leases {
+            switch lease.state {
+            case .started:
+                guard let key = lease.peer, let worker = workers[key.worker], !worker.lost else { continue }
+                if worker.heartbeats >= lease.acknowledgedAtHeartbeat + 3 && !worker.held.contains(id) {
+                    vanished.append(id)
+                }
+            case .dispatched:
+                if now - lease.dispatchedAt > ackLimit { overdue.append((id, lease.dispatchedAt)) }
+            case .queued:
+                continue
             }
         }
         for id in vanished.sorted() {
             ackTimeouts.warning(logger, "task \(id) left its worker without a result arriving; sending it again")
             requeue(id, since: now)
         }
-        let ackLimit = Duration.milliseconds(configuration.ackTimeoutMilliseconds)
-        let overdue = leases.filter { $0.value.state == .dispatched && now - $0.value.dispatchedAt > ackLimit }
-        for (id, lease) in overdue.sorted(by: { $0.key < $1.key }) {
+        for (id, since) in overdue.sorted(by: { $0.id < $1.id }) {
             ackTimeouts.warning(logger, "task \(id) was not acknowledged within \(ackLimit); sending it again")
-            requeue(id, since: lease.dispatchedAt)
+            requeue(id, since: since)
         }
     }
 
