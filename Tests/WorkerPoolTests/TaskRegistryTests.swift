@@ -7,10 +7,12 @@ import Testing
 struct TaskRegistryTests {
     let registry = TaskRegistry.builtin
 
+    let events = PoolEvents(forward: { _ in })
+
     func run(_ name: String, _ json: String) -> TaskRegistry.Outcome {
         let context = TaskContext(
-            workerName: "Worker-1", host: "test", events: PoolEvents(forward: { _ in }),
-            logger: Logger(label: "test"), attempt: 1, taskID: 1)
+            workerName: "Worker-1", host: "test", events: events, logger: Logger(label: "test"), attempt: 1,
+            taskID: 1)
         return registry.run(name: name, payload: Array(json.utf8), context: context)
     }
 
@@ -62,6 +64,12 @@ struct TaskRegistryTests {
     func waitEvent() {
         let unset = run("wait-event", #"{"event": "go", "timeout": 0.05}"#)
         #expect(String(decoding: unset.payload, as: UTF8.self).contains(#""is_set":false"#))
+        // set-event, as another task would, then the same wait returns at once, set.
+        #expect(run("set-event", #"{"event": "go"}"#).status == .ok)
+        let set = run("wait-event", #"{"event": "go", "timeout": 30}"#)
+        #expect(String(decoding: set.payload, as: UTF8.self).contains(#""is_set":true"#))
+        #expect(run("set-event", #"{"event": "go", "clear": true}"#).status == .ok)
+        #expect(!events.isSet("go"))
     }
 
     @Test("a custom task registers in a line and runs")
