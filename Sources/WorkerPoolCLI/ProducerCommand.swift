@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Logging
+import Synchronization
 import WorkerPool
 import ZeroMQ
 
@@ -99,9 +100,15 @@ public struct ProducerCommand: ParsableCommand {
         guard prefetchMs >= 0, prefetchMs <= 60_000 else { throw ValidationError("--prefetch-ms must be 0-60000") }
         guard (1...1000).contains(maxAttempts) else { throw ValidationError("--max-attempts must be 1-1000") }
         guard timeLimit >= 0, timeLimit < 4_000_000 else {
-            throw ValidationError("--time-limit must be 0 or more seconds")
+            throw ValidationError("--time-limit must be 0 (none) to 4000000 seconds")
         }
-        guard ackTimeout > 0, ackTimeout <= 86_400 else { throw ValidationError("--ack-timeout must be 0-86400 s") }
+        guard ackTimeout > 0, ackTimeout <= 86_400 else {
+            throw ValidationError("--ack-timeout must be more than 0 and at most 86400 s")
+        }
+        if keepWorkers && localWorkers > 0 {
+            throw ValidationError(
+                "--keep-workers is for workers started elsewhere; --local-workers stop with the producer")
+        }
         guard workerTimeout >= 1.5, workerTimeout <= 86_400 else {
             throw ValidationError("--worker-timeout must be 1.5-86400 s: workers send a heartbeat every second")
         }
@@ -149,8 +156,17 @@ public struct ProducerCommand: ParsableCommand {
         // leaves no result journaled but unprinted (the resumed run would skip it).
         let printer = ResultPrinter(format: output, showProgress: showProgress, unbuffered: journal != nil)
         var spawned: LocalWorkers?
+        let interrupts = Mutex(0)
         let signals = onTerminationSignals { number in
-            logger.warning("received signal \(number); no more tasks will be sent")
+            let count = interrupts.withLock { count in
+                count += 1
+                return count
+            }
+            guard count == 1 else {
+                logger.warning("second signal: leaving now")
+                Foundation.exit(130)
+            }
+            logger.warning("received signal \(number); no more tasks will be sent (again to leave at once)")
             producer.cancel()
         }
         signal(SIGUSR1, SIG_IGN)
@@ -220,6 +236,7 @@ public struct ProducerCommand: ParsableCommand {
         }
         if summary.resumed > 0 { text += " | \(summary.resumed) already done (journal)" }
         FileHandle.standardError.write(Data((Self.workerTable(summary.workers) + text + "\n").utf8))
+        if interrupts.withLock({ $0 }) > 0 { throw ExitCode(130) }
         if summary.failed > 0 { throw ExitCode(1) }
     }
 

@@ -45,7 +45,7 @@ public struct WorkerCommand: ParsableCommand {
     @Option(help: "trace, debug, info, notice, warning, error or critical.")
     var logLevel: Logger.Level = .info
 
-    @Option(help: "Replace a worker process after it ran this many tasks (fresh memory, no leaks).")
+    @Option(help: "Replace a worker process after it ran this many tasks, across its threads (fresh memory).")
     var maxTasksPerChild: Int?
 
     @Option(help: .hidden) var childIndex: Int?
@@ -66,6 +66,11 @@ public struct WorkerCommand: ParsableCommand {
         guard processes >= 1 else { throw ValidationError("--processes must be at least 1") }
         guard (1...1024).contains(threads) else { throw ValidationError("--threads must be between 1 and 1024") }
         guard maxMessageSize >= 1024 else { throw ValidationError("--max-message-size must be at least 1024") }
+        if connect.filter({ $0 == ":" }).count == 1 {
+            throw ValidationError(
+                "--connect takes a host name or address (ports 5557-5559); use --tasks, --results and --events for other ports"
+            )
+        }
         if let maxTasksPerChild, maxTasksPerChild < 1 {
             throw ValidationError("--max-tasks-per-child must be at least 1")
         }

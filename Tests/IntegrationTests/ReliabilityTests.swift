@@ -280,3 +280,28 @@ struct ReliabilityTests {
         #expect(worker.waitForExit(timeout: 30) == 0, "\(worker.stderr.suffix(4_000))")
     }
 }
+
+@Suite("Interrupting a run", .timeLimit(.minutes(2)))
+struct InterruptTests {
+    @Test("Ctrl-C: every line read ends once (done or cancelled), and the exit status is 130")
+    func interrupt() throws {
+        let directory = try makeTemporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let input = directory.appendingPathComponent("tasks.jsonl")
+        try ((1...400).map { _ in #"{"task": "sleep", "args": {"ms": 50}}"# }.joined(separator: "\n") + "\n")
+            .write(to: input, atomically: true, encoding: .utf8)
+        let producer = try TestProcess(
+            "producer", ["--ipc", directory.path, "--input", input.path, "--output", "jsonl", "--local-workers", "1"],
+            in: directory)
+        defer { producer.stop() }
+        #expect(producer.waitForStdout(lines: 5))
+        kill(producer.pid, SIGINT)
+        #expect(producer.waitForExit(timeout: 60) == 130, "\(producer.stderr)")
+        let outcomes = try parseOutcomes(producer.stdout)
+        let ids = outcomes.map(\.id)
+        #expect(Set(ids).count == ids.count, "no task ends twice")
+        #expect(Set(ids) == Set(1...UInt64(ids.count)), "the lines read, in order, all have an outcome")
+        #expect(outcomes.contains { $0.status == "cancelled" })
+        #expect(outcomes.allSatisfy { $0.status == "ok" || $0.status == "cancelled" })
+    }
+}

@@ -100,11 +100,13 @@ public final class Producer: Sendable {
         try publisher.setSendHighWaterMark(10_000)
         try publisher.bind(configuration.endpoints.events)
 
+        let listening = PoolEndpoints(
+            tasks: try tasks.lastEndpoint, results: try results.lastEndpoint, events: try publisher.lastEndpoint)
         let bound = PoolEndpoints(
-            tasks: PoolEndpoints.localConnectAddress(forBound: try tasks.lastEndpoint),
-            results: PoolEndpoints.localConnectAddress(forBound: try results.lastEndpoint),
-            events: PoolEndpoints.localConnectAddress(forBound: try publisher.lastEndpoint))
-        logger.info("producer bound \(bound)")
+            tasks: PoolEndpoints.localConnectAddress(forBound: listening.tasks),
+            results: PoolEndpoints.localConnectAddress(forBound: listening.results),
+            events: PoolEndpoints.localConnectAddress(forBound: listening.events))
+        logger.info("producer bound \(listening)")
         try onBound(bound)
 
         var loop = ProducerLoop(
@@ -224,7 +226,6 @@ public final class Producer: Sendable {
             }
         }
         try loop.commitJournal(force: true)
-        onProgress?(loop.progress())
         logger.info("process shutting down")
         return loop.summary(notReleased: loop.liveWorkersNotReleased(now: ContinuousClock.now))
     }

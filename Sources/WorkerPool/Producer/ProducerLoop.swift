@@ -85,12 +85,25 @@ struct ProducerLoop {
             && unreported.isEmpty
     }
 
-    /// Stops taking input: what was read but not sent is dropped (it never started).
+    /// Stops taking input. Lines already read but not sent end as `cancelled` (not journaled,
+    /// so a resumed run does them); lines not yet read stay unread.
     mutating func cancelInput() {
         inputCancelled = true
         feed.cancel()
+        var unsent = Array(chunk[min(chunkIndex, chunk.count)...])
+        while let next = feed.take() { unsent += next }
         chunk = []
         chunkIndex = 0
+        for entry in unsent where journal?.finished.contains(entry.id) != true {
+            submitted += 1
+            let name: String
+            if case .task(let taskName, _, _) = entry.item { name = taskName } else { name = "" }
+            end(
+                TaskOutcome(
+                    id: entry.id, name: name, status: .cancelled,
+                    payload: Array("run cancelled before the task was sent".utf8),
+                    runMicroseconds: 0))
+        }
     }
 
     // MARK: Dispatch

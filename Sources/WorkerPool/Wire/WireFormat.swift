@@ -1,6 +1,6 @@
 /// The bytes producer and workers exchange.
 ///
-/// Every message is **one frame**: an 8-byte header followed by `count` records of the
+/// Every message is **one frame**: a 12-byte header followed by `count` records of the
 /// header's kind, all integers little-endian.
 ///
 /// ```

@@ -88,7 +88,7 @@ struct TaskThread {
         var batch: WireFormat.MessageWriter
         var batchEpoch: UInt32 = 0
         var batchMicroseconds: UInt64 = 0
-        var tasksRun = 0
+        var rejected = RateLimitedLog()
 
         init(node: WorkerNode, index: Int, tasks: Socket, results: Socket, queue: WorkerNode.LocalQueue) {
             self.node = node
@@ -108,7 +108,7 @@ struct TaskThread {
             while try tasks.receive(into: message, dontWait: true) {
                 if try tasks.discardRemainingFrames(of: message) > 0 {
                     node.counters.malformed.add(1, ordering: .relaxed)
-                    node.logger.warning("dropped a task message with extra frames (expected 1)")
+                    rejected.warning(node.logger, "dropped a task message with extra frames (expected 1)")
                     continue
                 }
                 let decoded: (header: MessageHeader, tasks: [DecodedTask])
@@ -118,7 +118,7 @@ struct TaskThread {
                     }
                 } catch {
                     node.counters.malformed.add(1, ordering: .relaxed)
-                    node.logger.warning("dropped a bad task message: \(error)")
+                    rejected.warning(node.logger, "dropped a bad task message: \(error)")
                     continue
                 }
                 let epoch = decoded.header.epoch
@@ -134,7 +134,7 @@ struct TaskThread {
                         queue.tasks.withLock { $0.append(WorkerNode.QueuedTask(record: record, epoch: epoch)) }
                     case .malformed(let id, let attempt, let error):
                         node.counters.malformed.add(1, ordering: .relaxed)
-                        node.logger.warning("task \(id) is malformed: \(error)")
+                        rejected.warning(node.logger, "task \(id) is malformed: \(error)")
                         try add(
                             ResultRecord(
                                 id: id, attempt: attempt, status: .malformed,
@@ -165,9 +165,13 @@ struct TaskThread {
             let result = execute(record)
             node.board.end(thread: index)
             try add(result, epoch: next.epoch)
-            tasksRun += 1
             if batchMicroseconds >= node.configuration.resultFlushMicroseconds || isIdle { try flush() }
-            if let limit = node.configuration.maxTasks, tasksRun >= limit { node.recycle() }
+            if let limit = node.configuration.maxTasks,
+                node.counters.done.load(ordering: .relaxed) + node.counters.failed.load(ordering: .relaxed)
+                    >= UInt64(limit)
+            {
+                node.recycle()
+            }
         }
 
         mutating func add(_ result: ResultRecord, epoch: UInt32) throws {

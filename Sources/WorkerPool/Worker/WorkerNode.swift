@@ -166,6 +166,7 @@ public final class WorkerNode: Sendable {
         var released = false
         var epoch: UInt32 = 0
         var goodbyeSentAt: ContinuousClock.Instant?
+        var rejected = RateLimitedLog()
         let heartbeatInterval = Duration.milliseconds(configuration.heartbeatIntervalMilliseconds)
         let goodbyeTimeout = Duration.milliseconds(configuration.goodbyeTimeoutMilliseconds)
 
@@ -178,7 +179,9 @@ public final class WorkerNode: Sendable {
             }
             if poller.events(at: subIndex).contains(.readable) {
                 while try subscriber.receive(into: message, dontWait: true) {
-                    guard let broadcast = decodeBroadcast(message, from: subscriber) else { continue }
+                    guard let broadcast = decodeBroadcast(message, from: subscriber, rejected: &rejected) else {
+                        continue
+                    }
                     switch broadcast {
                     case .eventState(let snapshot):
                         if events.table.adopt(snapshot) {
@@ -254,17 +257,21 @@ public final class WorkerNode: Sendable {
             recycled: state.withLock { $0.recycled })
     }
 
-    private func decodeBroadcast(_ message: Message, from socket: Socket) -> ProducerBroadcast? {
+    private func decodeBroadcast(
+        _ message: Message, from socket: Socket, rejected: inout RateLimitedLog
+    ) -> ProducerBroadcast? {
         do {
             if try socket.discardRemainingFrames(of: message) > 0 {
                 counters.malformed.add(1, ordering: .relaxed)
-                logger.warning("dropped an event message with extra frames")
+                rejected.warning(logger, "dropped an event message with extra frames")
                 return nil
             }
             return try message.withUnsafeBytes { bytes throws(WireError) in try WireFormat.decodeBroadcast(bytes) }
         } catch {
+            // Logged, never fatal: garbage on this socket must not take the worker down, and a
+            // producer of another release shows up here as "unsupported protocol version".
             counters.malformed.add(1, ordering: .relaxed)
-            logger.warning("dropped a bad event message: \(error)")
+            rejected.warning(logger, "dropped a bad event message: \(error)")
             return nil
         }
     }
