@@ -53,8 +53,7 @@ struct FuzzTests {
         defer { try? FileManager.default.removeItem(at: directory) }
         let endpoints = PoolEndpoints.ipc(directory: directory.path)
         let input = directory.appendingPathComponent("tasks.jsonl")
-        try ((1...300).map { #"{"task": "multiply", "args": {"a": \#($0), "b": 4}}"# }.joined(separator: "\n") + "\n")
-            .write(to: input, atomically: true, encoding: .utf8)
+        try writeLines((1...300).map { #"{"task": "multiply", "args": {"a": \#($0), "b": 4}}"# }, to: input)
         let producer = try TestProcess(
             "producer",
             [

@@ -41,8 +41,7 @@ struct HostileInputTests {
         let directory = try makeTemporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
         let input = directory.appendingPathComponent("tasks.jsonl")
-        try (1...200).map { #"{"task": "multiply", "args": {"a": \#($0), "b": 2}}"# }.joined(separator: "\n")
-            .write(to: input, atomically: true, encoding: .utf8)
+        try writeLines((1...200).map { #"{"task": "multiply", "args": {"a": \#($0), "b": 2}}"# }, to: input)
         let producer = try TestProcess(
             "producer",
             [
@@ -156,8 +155,7 @@ struct MessageLimitTests {
         defer { try? FileManager.default.removeItem(at: directory) }
         let input = directory.appendingPathComponent("tasks.jsonl")
         let name = String(repeating: "x", count: 30_000)
-        try ((1...30).map { _ in #"{"task": "greet", "args": "\#(name)"}"# }.joined(separator: "\n") + "\n")
-            .write(to: input, atomically: true, encoding: .utf8)
+        try writeLines((1...30).map { _ in #"{"task": "greet", "args": "\#(name)"}"# }, to: input)
         let worker = try TestProcess("custom-worker", ["--ipc", directory.path], in: directory)
         defer { worker.stop() }
         let producer = try TestProcess(

@@ -8,8 +8,8 @@ import ZeroMQ
 struct PoolIntegrationTests {
     /// Writes `count` multiply tasks with distinct operands as JSON lines.
     func writeMultiplyTasks(_ count: Int, to url: URL) throws {
-        let lines = (1...count).map { #"{"task": "multiply", "args": {"a": \#($0), "b": \#($0 % 97 + 3)}}"# }
-        try (lines.joined(separator: "\n") + "\n").write(to: url, atomically: true, encoding: .utf8)
+        try writeLines(
+            (1...count).map { #"{"task": "multiply", "args": {"a": \#($0), "b": \#($0 % 97 + 3)}}"# }, to: url)
     }
 
     func expectEveryTaskOnceAndRight(_ outcomes: [OutcomeLine], count: Int) {

@@ -5,10 +5,6 @@ import WorkerPool
 /// Nothing is lost: workers killed, tasks that crash or overrun, a producer killed and resumed.
 @Suite("Reliability", .serialized, .timeLimit(.minutes(3)))
 struct ReliabilityTests {
-    func writeLines(_ lines: [String], to url: URL) throws {
-        try (lines.joined(separator: "\n") + "\n").write(to: url, atomically: true, encoding: .utf8)
-    }
-
     /// The latest pid of each worker slot, from the supervisor's debug log.
     func childPids(in stderr: String) -> [Int: Int32] {
         var pids: [Int: Int32] = [:]

@@ -109,6 +109,11 @@ func makeTemporaryDirectory() throws -> URL {
     return url
 }
 
+/// Writes `lines` (one task each) to `url` as a JSON-lines file.
+func writeLines(_ lines: [String], to url: URL) throws {
+    try (lines.joined(separator: "\n") + "\n").write(to: url, atomically: true, encoding: .utf8)
+}
+
 /// Whether a process with this pid still exists (zombies included).
 func processExists(_ pid: Int32) -> Bool {
     kill(pid, 0) == 0 || errno == EPERM

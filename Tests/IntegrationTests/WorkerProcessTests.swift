@@ -44,8 +44,7 @@ struct WorkerProcessTests {
         #expect(worker.waitForStderr(containing: "restarting"))
 
         let input = directory.appendingPathComponent("tasks.jsonl")
-        try (1...100).map { #"{"task": "multiply", "args": {"a": \#($0), "b": 1}}"# }.joined(separator: "\n")
-            .write(to: input, atomically: true, encoding: .utf8)
+        try writeLines((1...100).map { #"{"task": "multiply", "args": {"a": \#($0), "b": 1}}"# }, to: input)
         let producer = try TestProcess(
             "producer", ["--ipc", directory.path, "--input", input.path, "--output", "jsonl", "--wait-workers", "2"],
             in: directory)
