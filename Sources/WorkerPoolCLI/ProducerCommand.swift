@@ -16,7 +16,8 @@ public struct ProducerCommand: ParsableCommand {
             Tasks are JSON lines, {"task": "multiply", "args": {"a": 3, "b": 3}}, read from --input \
             or stdin, or generated with --demo / --generate. Waits until every task has ended, then \
             broadcasts shutdown so workers leave. Exit status 1 if any task failed.
-            """)
+            """,
+        subcommands: [KeygenCommand.self])
 
     @OptionGroup var endpoints: EndpointOptions
 
@@ -88,6 +89,21 @@ public struct ProducerCommand: ParsableCommand {
     @Option(help: "trace, debug, info, notice, warning, error or critical.")
     var logLevel: Logger.Level = .info
 
+    @Option(
+        help: ArgumentHelp(
+            "This producer's CURVE secret key file (from `producer keygen`): encrypts every socket.",
+            discussion: "Workers need the matching .pub file as --curve-server-key."))
+    var curveKey: String?
+
+    @Option(
+        help: ArgumentHelp(
+            "Worker public keys allowed to connect: a .pub file, a directory of .pub files, or a file of Z85 keys, one per line. Repeatable."
+        ))
+    var curveAllow: [String] = []
+
+    @Flag(help: "With --curve-key: let in any worker that knows this producer's public key (no allowlist).")
+    var curveAllowAny = false
+
     enum ProgressMode: String, ExpressibleByArgument, CaseIterable { case auto, always, never }
 
     public init() {}
@@ -117,6 +133,17 @@ public struct ProducerCommand: ParsableCommand {
         if let generate, generate < 0 { throw ValidationError("--generate cannot be negative") }
         let sources = [input != nil, demo, generate != nil].filter { $0 }.count
         guard sources <= 1 else { throw ValidationError("choose one of --input, --demo and --generate") }
+        if curveKey == nil && (!curveAllow.isEmpty || curveAllowAny) {
+            throw ValidationError("--curve-allow and --curve-allow-any need --curve-key")
+        }
+        if curveKey != nil && curveAllow.isEmpty && !curveAllowAny && localWorkers == 0 {
+            throw ValidationError(
+                "--curve-key needs --curve-allow (the workers' public keys) or, to admit any worker that knows this producer's public key, --curve-allow-any"
+            )
+        }
+        if curveAllowAny && !curveAllow.isEmpty {
+            throw ValidationError("choose --curve-allow or --curve-allow-any, not both")
+        }
         for spec in setEvents where Self.parseEvent(spec) == nil {
             throw ValidationError("--set-event '\(spec)' must be NAME or NAME:SECONDS")
         }
@@ -147,6 +174,9 @@ public struct ProducerCommand: ParsableCommand {
         configuration.maxMessageSize = maxMessageSize
         configuration.shutdownWorkersAtEnd = !keepWorkers
         configuration.minimumWorkers = waitWorkers ?? localWorkers
+        // Local workers get a key pair of their own for this run, allowed alongside --curve-allow.
+        let localKeys = try curveKey.flatMap { _ in localWorkers > 0 ? try LocalWorkerKeys() : nil }
+        configuration.curve = try loadCurve(extra: localKeys?.keys.publicKey)
         let producer = Producer(configuration: configuration, logger: logger)
 
         let source = try makeSource(logger: logger)
@@ -189,7 +219,10 @@ public struct ProducerCommand: ParsableCommand {
                 source: source,
                 onBound: { bound in
                     guard localWorkers > 0 else { return }
-                    spawned = LocalWorkers(try startLocalWorkers(endpoints: bound, logger: logger))
+                    spawned = LocalWorkers(
+                        try startLocalWorkers(
+                            endpoints: bound, curve: localKeys.map { ($0, configuration.curve!.keys.publicKey) },
+                            logger: logger))
                 },
                 onResult: printer.print,
                 onProgress: { progress in
@@ -205,6 +238,9 @@ public struct ProducerCommand: ParsableCommand {
                     printer.clearProgress()
                     FileHandle.standardError.write(Data(Self.workerTable(workers).utf8))
                 })
+        } catch let error as CurveKeyFile.LoadError {
+            logger.critical("cannot start: \(error)")
+            throw ExitCode(2)
         } catch let error as ZeroMQError {
             var hint = ""
             if error.code == .addressInUse {
@@ -274,7 +310,27 @@ public struct ProducerCommand: ParsableCommand {
         return .jsonLines(fileDescriptor: STDIN_FILENO, maxLineLength: maxMessageSize)
     }
 
-    private func startLocalWorkers(endpoints: PoolEndpoints, logger: Logger) throws -> ChildProcess {
+    /// The CURVE settings from --curve-key and --curve-allow, plus `extra` (the local workers' key).
+    private func loadCurve(extra: CurveKey?) throws -> CurveServerSettings? {
+        guard let curveKey else { return nil }
+        guard CurveKeyPair.isAvailable else {
+            throw ValidationError("this libzmq was built without CURVE (libsodium); --curve-key cannot work")
+        }
+        do {
+            let keys = try CurveKeyFile.loadKeyPair(path: curveKey)
+            if curveAllowAny { return CurveServerSettings(keys: keys, allowedClients: nil) }
+            var allowed = Set<CurveKey>()
+            for path in curveAllow { allowed.formUnion(try CurveKeyFile.loadAllowlist(path)) }
+            if let extra { allowed.insert(extra) }
+            return CurveServerSettings(keys: keys, allowedClients: allowed)
+        } catch let error as CurveKeyFile.LoadError {
+            throw ValidationError(error.description)
+        }
+    }
+
+    private func startLocalWorkers(
+        endpoints: PoolEndpoints, curve: (keys: LocalWorkerKeys, serverKey: CurveKey)?, logger: Logger
+    ) throws -> ChildProcess {
         let path =
             workerPath
             ?? URL(fileURLWithPath: ChildProcess.currentExecutable).deletingLastPathComponent()
@@ -282,18 +338,78 @@ public struct ProducerCommand: ParsableCommand {
         guard FileManager.default.isExecutableFile(atPath: path) else {
             throw ValidationError("no worker binary at \(path); build it or pass --worker-path")
         }
-        let arguments = [
+        var arguments = [
             "--tasks", endpoints.tasks, "--results", endpoints.results, "--events", endpoints.events,
             "--processes", "\(localWorkers)", "--threads", "\(workerThreads)",
             "--max-message-size", "\(maxMessageSize)", "--log-level", logLevel.rawValue,
             "--parent-pid", "\(getpid())",
         ]
+        if let curve {
+            arguments += ["--curve-key", curve.keys.secretFile, "--curve-server-key", curve.serverKey.z85]
+        }
         logger.info("Creating \(localWorkers) local worker processes")
         // A process group of their own: the terminal's Ctrl-C reaches only the producer, which
         // finishes the run and sends the workers home; a stuck group can be killed whole.
         return try ChildProcess.spawn(executable: path, arguments: arguments, newProcessGroup: true)
     }
 
+}
+
+/// A key pair made for this run's local workers, in a private temporary directory removed at exit.
+final class LocalWorkerKeys {
+    let keys: CurveKeyPair
+    let directory: String
+    let secretFile: String
+
+    init() throws {
+        keys = try CurveKeyPair.generate()
+        var template = Array((NSTemporaryDirectory() + "/producer-keys-\(getpid())-XXXXXX").utf8CString)
+        guard let made = mkdtemp(&template) else {
+            throw ValidationError(
+                "cannot create a directory for local worker keys: \(String(cString: strerror(errno)))")
+        }
+        directory = String(cString: made)
+        secretFile = try CurveKeyFile.write(keys, name: "local-workers", directory: directory).secretFile
+    }
+
+    deinit { try? FileManager.default.removeItem(atPath: directory) }
+}
+
+/// `producer keygen NAME`: writes a CURVE key pair.
+public struct KeygenCommand: ParsableCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "keygen",
+        abstract: "Write a CURVE key pair: NAME.pub (public, to share) and NAME.key (secret, mode 0600).",
+        discussion: """
+            The files use the ZeroMQ certificate format of czmq and pyzmq. Give the producer's .pub to \
+            workers as --curve-server-key and each worker's .pub to the producer as --curve-allow.
+            """)
+
+    @Argument(help: "Base name of the two files, e.g. producer or worker-host1.")
+    var name: String
+
+    @Option(help: "Directory to write them in.")
+    var directory: String = "."
+
+    public init() {}
+
+    public func validate() throws {
+        guard !name.isEmpty, !name.contains("/") else { throw ValidationError("NAME must be a plain file name") }
+    }
+
+    public func run() throws {
+        guard CurveKeyPair.isAvailable else {
+            throw ValidationError("this libzmq was built without CURVE (libsodium)")
+        }
+        let keys = try CurveKeyPair.generate()
+        do {
+            let files = try CurveKeyFile.write(keys, name: name, directory: directory)
+            print("public key \(keys.publicKey.z85)")
+            print("wrote \(files.publicFile) (share it) and \(files.secretFile) (keep it secret)")
+        } catch let error as CurveKeyFile.LoadError {
+            throw ValidationError(error.description)
+        }
+    }
 }
 
 /// The `worker --processes N` supervisor a producer started with `--local-workers`.

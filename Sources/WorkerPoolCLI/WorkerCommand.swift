@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import Synchronization
 import WorkerPool
+import ZeroMQ
 
 /// The `worker` command: a supervisor of `--processes` worker processes, or (internally) one of them.
 ///
@@ -48,6 +49,18 @@ public struct WorkerCommand: ParsableCommand {
     @Option(help: "Replace a worker process after it ran this many tasks, across its threads (fresh memory).")
     var maxTasksPerChild: Int?
 
+    @Option(help: "This worker's CURVE secret key file (from `producer keygen`).")
+    var curveKey: String?
+
+    @Option(help: "The producer's CURVE public key: its .pub file, or the 40-character Z85 key.")
+    var curveServerKey: String?
+
+    @Option(
+        help: ArgumentHelp(
+            "Rewrite this file every second with 'connected' or 'waiting' (for container probes).",
+            discussion: "A file older than a few seconds means a stuck worker."))
+    var healthFile: String?
+
     @Option(help: .hidden) var childIndex: Int?
     @Option(help: .hidden) var parentPid: Int32?
     @Option(help: .hidden) var workerId: UInt32?
@@ -71,15 +84,34 @@ public struct WorkerCommand: ParsableCommand {
                 "--connect takes a host name or address (ports 5557-5559); use --tasks, --results and --events for other ports"
             )
         }
+        if (curveKey == nil) != (curveServerKey == nil) {
+            throw ValidationError("CURVE needs both --curve-key (this worker's secret) and --curve-server-key")
+        }
         if let maxTasksPerChild, maxTasksPerChild < 1 {
             throw ValidationError("--max-tasks-per-child must be at least 1")
         }
     }
 
+    /// The CURVE settings from --curve-key and --curve-server-key.
+    private func loadCurve() throws -> CurveClientSettings? {
+        guard let curveKey, let curveServerKey else { return nil }
+        guard CurveKeyPair.isAvailable else {
+            throw ValidationError("this libzmq was built without CURVE (libsodium); --curve-key cannot work")
+        }
+        do {
+            return CurveClientSettings(
+                keys: try CurveKeyFile.loadKeyPair(path: curveKey),
+                serverKey: try CurveKeyFile.loadPublicKey(curveServerKey))
+        } catch let error as CurveKeyFile.LoadError {
+            throw ValidationError(error.description)
+        }
+    }
+
     public func run() throws {
         let resolved = endpoints.resolve(default: .connecting(to: connect))
+        let curve = try loadCurve()
         if let index = childIndex {
-            let code = try runChild(index: index, endpoints: resolved)
+            let code = try runChild(index: index, endpoints: resolved, curve: curve)
             Foundation.exit(code)
         }
         let logger = bootstrapLogging(processName: "Supervisor", level: logLevel)
@@ -100,9 +132,13 @@ public struct WorkerCommand: ParsableCommand {
                 "--board-fd", "\(Supervisor.boardFileDescriptor)",
             ]
         if let maxTasksPerChild { common += ["--max-tasks-per-child", "\(maxTasksPerChild)"] }
+        if let curveKey, let curveServerKey {
+            common += ["--curve-key", curveKey, "--curve-server-key", curveServerKey]
+        }
+        if let healthFile { common += ["--health-file", healthFile] }
         let supervisor = try Supervisor(
             processes: processes, threads: threads, executable: ChildProcess.currentExecutable, endpoints: resolved,
-            logger: logger
+            curve: curve, logger: logger
         ) { [common] child in
             common + [
                 "--child-index", "\(child.index)", "--worker-id", "\(child.workerID)", "--restarts",
@@ -119,7 +155,7 @@ public struct WorkerCommand: ParsableCommand {
         if code != 0 { throw ExitCode(code) }
     }
 
-    private func runChild(index: Int, endpoints: PoolEndpoints) throws -> Int32 {
+    private func runChild(index: Int, endpoints: PoolEndpoints, curve: CurveClientSettings?) throws -> Int32 {
         // First thing: a SIGTERM from the supervisor must not be lost while we start.
         StopSignals.install()
         let name = "Worker-\(index)"
@@ -136,6 +172,8 @@ public struct WorkerCommand: ParsableCommand {
         configuration.workerID = workerId
         configuration.restarts = restarts
         configuration.maxTasks = maxTasksPerChild
+        configuration.curve = curve
+        configuration.healthFile = healthFile
         let board = boardFd.flatMap { RunningTaskBoard(fileDescriptor: $0, threads: threads) }
         if boardFd != nil && board == nil {
             logger.warning("cannot map the supervisor's task board; time limits are off")
@@ -147,7 +185,7 @@ public struct WorkerCommand: ParsableCommand {
         logger.debug(
             "\(report.tasksDone) tasks done, \(report.tasksFailed) failed, \(report.malformedMessages) malformed messages"
         )
-        let code = report.recycled ? Supervisor.recycleExitCode : 0
+        let code = report.securityFailure?.exitCode ?? (report.recycled ? Supervisor.recycleExitCode : 0)
         logger.info("process shutting down")
         logger.info("process exiting with exitcode \(code)")
         return code

@@ -85,17 +85,27 @@ public final class Producer: Sendable {
             logger.info("journal \(journal.path) holds \(journal.finished.count) finished tasks; they are skipped")
         }
         let context = try Context()
+        // Bound before the sockets it guards, so no connection slips in unchecked.
+        let authenticator = try configuration.curve.map { try startAuthenticator(context: context, curve: $0) }
+        defer { authenticator?.stop() }
         let tasks = try Socket(context, .router)
+        try configuration.curve?.apply(to: tasks)
         try tasks.setRouterMandatory(true)
         // Credit, not the high-water mark, bounds what each worker thread holds.
         try tasks.setSendHighWaterMark(0)
         try tasks.setMaxMessageSize(Int64(configuration.maxMessageSize))
         try tasks.bind(configuration.endpoints.tasks)
         let results = try Socket(context, .pull)
+        try configuration.curve?.apply(to: results)
+        // Clients that fail the handshake show up here: a plaintext worker against CURVE, or the reverse.
+        let securityMonitorEndpoint = "inproc://producer-results-monitor"
+        try results.startMonitor(securityMonitorEndpoint, events: .handshakeFailed)
+        let securityMonitor = try SocketMonitor(context, endpoint: securityMonitorEndpoint)
         try results.setMaxMessageSize(Int64(configuration.maxMessageSize))
         try results.setReceiveHighWaterMark(0)
         try results.bind(configuration.endpoints.results)
         let publisher = try Socket(context, .xpub)
+        try configuration.curve?.apply(to: publisher)
         try publisher.setXPubVerbose(true)
         try publisher.setSendHighWaterMark(10_000)
         try publisher.bind(configuration.endpoints.events)
@@ -120,6 +130,8 @@ public final class Producer: Sendable {
         let resultsIndex = poller.add(results, .readable)
         let publisherIndex = poller.add(publisher, .readable)
         let wakeIndex = poller.add(fileDescriptor: wakeup.fileDescriptor, .readable)
+        let securityIndex = poller.add(securityMonitor.socket, .readable)
+        var handshakeFailures = RateLimitedLog()
         let message = Message()
         let tick = Duration.milliseconds(configuration.tickMilliseconds)
         var lastTick = ContinuousClock.now
@@ -187,6 +199,12 @@ public final class Producer: Sendable {
                     }
                 }
             }
+            if poller.events(at: securityIndex).contains(.readable) {
+                while let event = try securityMonitor.next(dontWait: true) {
+                    // A refused key was logged by the ZAP handler, with the key.
+                    if let text = handshakeFailureMessage(event) { handshakeFailures.warning(logger, text) }
+                }
+            }
             if poller.events(at: publisherIndex).contains(.readable) {
                 // A subscription: answer with the whole state, so late joiners see events set earlier.
                 while try publisher.receive(into: message, dontWait: true) {
@@ -228,6 +246,47 @@ public final class Producer: Sendable {
         try loop.commitJournal(force: true)
         logger.info("process shutting down")
         return loop.summary(notReleased: loop.liveWorkersNotReleased(now: ContinuousClock.now))
+    }
+
+    /// Starts the ZAP handler that admits only allowlisted worker keys, logging each refusal.
+    private func startAuthenticator(context: Context, curve: CurveServerSettings) throws -> ZAPAuthenticator {
+        let refusals = Mutex(RateLimitedLog())
+        let logger = logger
+        let allowed = curve.allowedClients
+        if let allowed {
+            logger.info("CURVE on; \(allowed.count) worker keys allowed")
+        } else {
+            logger.warning("CURVE on; any worker that knows this producer's public key is allowed (--curve-allow-any)")
+        }
+        return try ZAPAuthenticator(context: context) { request in
+            guard let key = request.clientKey else {
+                refusals.withLock {
+                    $0.warning(logger, "refused a \(request.mechanism) connection from \(request.address): not CURVE")
+                }
+                return false
+            }
+            if allowed?.contains(key) ?? true { return true }
+            refusals.withLock {
+                $0.warning(
+                    logger,
+                    "refused worker key \(key.z85) from \(request.address): not in --curve-allow; it gets no task and can send no result"
+                )
+            }
+            return false
+        }
+    }
+
+    private func handshakeFailureMessage(_ event: SocketEvent) -> String? {
+        if event.isMechanismMismatch {
+            return configuration.curve == nil
+                ? "a worker using CURVE tried to connect; this producer runs without --curve-key"
+                : "a plaintext worker tried to connect; this producer requires CURVE (--curve-key on the worker)"
+        }
+        if event.isCryptographicError {
+            return "a CURVE handshake failed to decrypt: a worker has the wrong --curve-server-key"
+        }
+        if event.kind == .handshakeFailedAuthentication { return nil }
+        return "a connection failed its handshake (\(event.kind.rawValue), \(event.value))"
     }
 
     /// The event state as broadcast: with this producer's message limit, which workers respect.

@@ -35,6 +35,8 @@ public struct ProducerConfiguration: Sendable {
     public var cancelGraceMilliseconds = 5_000
     /// How often progress is reported, leases checked, and the event state re-broadcast.
     public var tickMilliseconds = 250
+    /// CURVE encryption and the allowlist of worker keys; nil for plaintext.
+    public var curve: CurveServerSettings?
 
     public init() {}
 }

@@ -21,6 +21,7 @@ public final class Supervisor: Sendable {
     public let threads: Int
     private let executable: String
     private let endpoints: PoolEndpoints
+    private let curve: CurveClientSettings?
     private let childArguments: @Sendable (_ child: ChildLaunch) -> [String]
     private let logger: Logger
     private let state = Mutex(State())
@@ -59,13 +60,15 @@ public final class Supervisor: Sendable {
     ///   - endpoints: the producer's, for reporting dead children on its results socket.
     ///   - childArguments: the command line of a child.
     public init(
-        processes: Int, threads: Int, executable: String, endpoints: PoolEndpoints, logger: Logger,
+        processes: Int, threads: Int, executable: String, endpoints: PoolEndpoints,
+        curve: CurveClientSettings? = nil, logger: Logger,
         childArguments: @escaping @Sendable (_ child: ChildLaunch) -> [String]
     ) throws {
         self.processes = processes
         self.threads = threads
         self.executable = executable
         self.endpoints = endpoints
+        self.curve = curve
         self.logger = logger
         self.childArguments = childArguments
         var boards: [RunningTaskBoard] = []
@@ -100,6 +103,7 @@ public final class Supervisor: Sendable {
     public func run() throws -> Int32 {
         let context = try Context()
         let reports = try Socket(context, .push)
+        try curve.apply(to: reports)
         try reports.setLinger(milliseconds: 2_000)
         try reports.setReconnect(intervalMilliseconds: 100, maximumMilliseconds: 2_000)
         try reports.connect(endpoints.results)
@@ -125,6 +129,7 @@ public final class Supervisor: Sendable {
         defer { finishedSemaphore.signal() }
 
         var failedToStart = false
+        var securityExitCode: Int32?
         // Restarts wait for their backoff here, not by sleeping: other children must still be
         // reaped and reported meanwhile.
         var restartAt: [Int: ContinuousClock.Instant] = [:]
@@ -169,6 +174,13 @@ public final class Supervisor: Sendable {
                     logger.info("\(name) (pid \(child.pid)) reached its task limit; starting a fresh process")
                     start(slot)
                 }
+            case .exited(let code) where SecurityFailure.exitCodes.contains(code):
+                // A refused key or a plaintext/CURVE mismatch repeats on every restart.
+                if securityExitCode == nil {
+                    logger.critical("\(name) cannot talk to the producer (exit code \(code)); stopping every worker")
+                }
+                securityExitCode = securityExitCode ?? code
+                stop()
             case .exited(let code) where ContinuousClock.now - ended.startedAt < .seconds(2) && running.isEmpty:
                 // Failing at start (bad endpoint, bad option) repeats the same way: give up after a few.
                 let failures = state.withLock { state -> Int in
@@ -222,7 +234,7 @@ public final class Supervisor: Sendable {
             if restartAt.isEmpty && state.withLock({ $0.slots.allSatisfy { $0.pid == nil } }) { break }
         }
         logger.info("process shutting down")
-        return failedToStart ? 1 : 0
+        return securityExitCode ?? (failedToStart ? 1 : 0)
     }
 
     private func start(_ slot: Int) {
@@ -256,6 +268,7 @@ public final class Supervisor: Sendable {
     /// the producer left would wait for it for ever.
     private func followShutdown(context: Context) throws {
         let subscriber = try Socket(context, .sub)
+        try curve.apply(to: subscriber)
         try subscriber.setMaxMessageSize(1 << 20)
         try subscriber.subscribe()
         try subscriber.connect(endpoints.events)

@@ -23,6 +23,7 @@ struct TaskThread {
 
     func run() throws {
         let tasks = try Socket(node.context, .dealer)
+        try configuration.curve.apply(to: tasks)
         try tasks.setRoutingID(routingID)
         try tasks.setReceiveHighWaterMark(0)
         try tasks.setMaxMessageSize(Int64(configuration.maxMessageSize))
@@ -33,6 +34,7 @@ struct TaskThread {
         let monitor = try SocketMonitor(node.context, endpoint: monitorEndpoint)
         try tasks.connect(configuration.endpoints.tasks)
         let results = try Socket(node.context, .push)
+        try configuration.curve.apply(to: results)
         try results.setLinger(milliseconds: Int32(configuration.goodbyeTimeoutMilliseconds))
         try results.setReconnect(intervalMilliseconds: 100, maximumMilliseconds: 2_000)
         try results.setHeartbeat(intervalMilliseconds: 1_000, timeoutMilliseconds: 5_000)

@@ -20,6 +20,10 @@ public struct WorkerConfiguration: Sendable {
     public var heartbeatIntervalMilliseconds: Int = 1_000
     /// How long a leaving worker waits for the producer to confirm it has every result.
     public var goodbyeTimeoutMilliseconds: Int = 5_000
+    /// CURVE keys; nil for plaintext.
+    public var curve: CurveClientSettings?
+    /// Rewritten every second with `connected` or `waiting` (for container probes); nil: none.
+    public var healthFile: String?
 
     public init(endpoints: PoolEndpoints, name: String, host: String) {
         self.endpoints = endpoints
@@ -37,4 +41,6 @@ public struct WorkerReport: Sendable, Equatable {
     public var released: Bool
     /// Whether it left because it reached ``WorkerConfiguration/maxTasks``.
     public var recycled: Bool
+    /// Set when the producer and this worker disagree on security; the worker left at once.
+    public var securityFailure: SecurityFailure?
 }

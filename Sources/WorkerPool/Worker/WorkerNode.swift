@@ -138,6 +138,14 @@ public final class WorkerNode: Sendable {
 
     private func runControlLoop() throws -> WorkerReport {
         let subscriber = try Socket(context, .sub)
+        try configuration.curve.apply(to: subscriber)
+        // Every socket reaches the same producer with the same keys: the events socket, the
+        // first to connect, tells whether the handshake works.
+        let monitorEndpoint = "inproc://events-socket-monitor"
+        try subscriber.startMonitor(
+            monitorEndpoint, events: [.handshakeFailed, .handshakeSucceeded, .connected, .disconnected])
+        let monitor = try SocketMonitor(context, endpoint: monitorEndpoint)
+        var handshakes = HandshakeWatch(usesCurve: configuration.curve != nil)
         try subscriber.setMaxMessageSize(Int64(configuration.maxMessageSize))
         try subscriber.setReconnect(intervalMilliseconds: 100, maximumMilliseconds: 2_000)
         try subscriber.setHeartbeat(intervalMilliseconds: 1_000, timeoutMilliseconds: 5_000)
@@ -145,6 +153,7 @@ public final class WorkerNode: Sendable {
         try subscriber.connect(configuration.endpoints.events)
 
         let control = try Socket(context, .push)
+        try configuration.curve.apply(to: control)
         try control.setLinger(milliseconds: Int32(configuration.goodbyeTimeoutMilliseconds))
         try control.setReconnect(intervalMilliseconds: 100, maximumMilliseconds: 2_000)
         try control.setHeartbeat(intervalMilliseconds: 1_000, timeoutMilliseconds: 5_000)
@@ -159,8 +168,11 @@ public final class WorkerNode: Sendable {
         var poller = Poller()
         let subIndex = poller.add(subscriber, .readable)
         let wakeIndex = poller.add(fileDescriptor: controlWakeup.fileDescriptor, .readable)
+        let monitorIndex = poller.add(monitor.socket, .readable)
         let message = Message()
         var lastHeartbeat = ContinuousClock.now
+        var health = configuration.healthFile.map { HealthFile(path: $0) }
+        var securityFailure: SecurityFailure?
         var taskThreadsStarted = false
         var helloSent = false
         var released = false
@@ -177,6 +189,17 @@ public final class WorkerNode: Sendable {
             if followsStopSignals.load(ordering: .relaxed) && StopSignals.requested && !isStopping {
                 stop(reason: "SIGTERM or SIGINT")
             }
+            if poller.events(at: monitorIndex).contains(.readable) {
+                while let event = try monitor.next(dontWait: true) {
+                    guard securityFailure == nil, let failure = handshakes.observe(event, logger: logger) else {
+                        continue
+                    }
+                    logger.critical("\(failure)")
+                    securityFailure = failure
+                    stop(reason: "security failure")
+                }
+            }
+            if securityFailure != nil && state.withLock({ $0.liveTaskThreads == 0 }) { break }
             if poller.events(at: subIndex).contains(.readable) {
                 while try subscriber.receive(into: message, dontWait: true) {
                     guard let broadcast = decodeBroadcast(message, from: subscriber, rejected: &rejected) else {
@@ -184,6 +207,7 @@ public final class WorkerNode: Sendable {
                     }
                     switch broadcast {
                     case .eventState(let snapshot):
+                        health?.heard()
                         if events.table.adopt(snapshot) {
                             producerLimit.store(Int(snapshot.maxMessageSize), ordering: .relaxed)
                             if snapshot.epoch != epoch {
@@ -208,6 +232,7 @@ public final class WorkerNode: Sendable {
             }
 
             let now = ContinuousClock.now
+            health?.update(now: now, logger: logger)
             // Take tasks only once the producer's event state has arrived, so a task that
             // checks an event set before this worker connected sees it set.
             if !taskThreadsStarted && events.table.isSynchronized && !isStopping {
@@ -254,7 +279,72 @@ public final class WorkerNode: Sendable {
         return WorkerReport(
             tasksDone: counters.done.load(ordering: .relaxed), tasksFailed: counters.failed.load(ordering: .relaxed),
             malformedMessages: counters.malformed.load(ordering: .relaxed), released: released,
-            recycled: state.withLock { $0.recycled })
+            recycled: state.withLock { $0.recycled }, securityFailure: securityFailure)
+    }
+
+    /// Tells a permanent security problem from the ordinary comings and goings of a producer.
+    private struct HandshakeWatch {
+        let usesCurve: Bool
+        /// Connections closed before their handshake completed, in a row.
+        var closedDuringHandshake = 0
+        var handshaking = false
+
+        mutating func observe(_ event: SocketEvent, logger: Logger) -> SecurityFailure? {
+            logger.trace("events socket: event \(event.kind.rawValue) value \(event.value) \(event.endpoint)")
+            switch event.kind {
+            case .connected:
+                handshaking = true
+            case .handshakeSucceeded:
+                handshaking = false
+                closedDuringHandshake = 0
+            case .handshakeFailedAuthentication:
+                return .refused(status: event.value)
+            case _ where event.isMechanismMismatch:
+                return .mechanismMismatch(workerUsesCurve: usesCurve)
+            case .handshakeFailedNoDetail,
+                .disconnected where handshaking:
+                handshaking = false
+                closedDuringHandshake += 1
+                if closedDuringHandshake == 1 {
+                    logger.warning("the producer closed the connection during the handshake; retrying")
+                }
+                // A CURVE server that cannot decrypt our hello (we hold the wrong server key)
+                // just hangs up: after a few in a row, say so and leave rather than retry in silence.
+                if usesCurve && closedDuringHandshake >= 5 { return .handshakeRejected }
+            default:
+                break
+            }
+            return nil
+        }
+    }
+
+    /// The file container probes read: `connected` while the producer's broadcasts arrive (they
+    /// come every 250 ms), `waiting` otherwise; rewritten every second, so a stale file means a
+    /// stuck worker.
+    private struct HealthFile {
+        let path: String
+        var lastHeard: ContinuousClock.Instant?
+        var lastWritten: ContinuousClock.Instant?
+        var warned = false
+
+        init(path: String) { self.path = path }
+
+        mutating func heard() { lastHeard = .now }
+
+        mutating func update(now: ContinuousClock.Instant, logger: Logger) {
+            if let lastWritten, now - lastWritten < .seconds(1) { return }
+            lastWritten = now
+            let connected = lastHeard.map { now - $0 < .seconds(3) } ?? false
+            let text = connected ? "connected\n" : "waiting\n"
+            let temporary = "\(path).\(getpid()).tmp"
+            do {
+                try text.write(toFile: temporary, atomically: false, encoding: .utf8)
+                guard rename(temporary, path) == 0 else { throw POSIXError(.init(rawValue: errno) ?? .EIO) }
+            } catch {
+                if !warned { logger.warning("cannot write health file \(path): \(error)") }
+                warned = true
+            }
+        }
     }
 
     private func decodeBroadcast(
