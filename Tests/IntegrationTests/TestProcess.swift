@@ -29,14 +29,17 @@ final class TestProcess: @unchecked Sendable {
         } ?? candidates[2]
     }()
 
+    /// - Parameter executable: a binary of this package by name, or any program by absolute path.
     init(_ executable: String, _ arguments: [String], in directory: URL, stdin: URL? = nil) throws {
-        name = executable
-        let tag = "\(executable)-\(UUID().uuidString.prefix(8))"
+        name = URL(fileURLWithPath: executable).lastPathComponent
+        let tag = "\(name)-\(UUID().uuidString.prefix(8))"
         stdoutURL = directory.appendingPathComponent("\(tag).out")
         stderrURL = directory.appendingPathComponent("\(tag).err")
         _ = FileManager.default.createFile(atPath: stdoutURL.path, contents: nil)
         _ = FileManager.default.createFile(atPath: stderrURL.path, contents: nil)
-        process.executableURL = Self.binDirectory.appendingPathComponent(executable)
+        process.executableURL =
+            executable.hasPrefix("/")
+            ? URL(fileURLWithPath: executable) : Self.binDirectory.appendingPathComponent(executable)
         process.arguments = arguments
         process.standardOutput = try FileHandle(forWritingTo: stdoutURL)
         process.standardError = try FileHandle(forWritingTo: stderrURL)
