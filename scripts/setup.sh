@@ -1,19 +1,30 @@
 #!/bin/sh
-# Installs what building needs on Debian/Ubuntu (libzmq and pkg-config) if it is missing.
+# Installs what building and testing need on Debian/Ubuntu, if it is missing:
+# libzmq and pkg-config to build; as root, also iproute2, iptables, tcpdump and python3 for the
+# tests that build network-namespace hosts (deploy/netns; they are skipped when not root).
 set -eu
-if pkg-config --exists libzmq 2>/dev/null; then
-    exit 0
+
+packages=""
+pkg-config --exists libzmq 2>/dev/null || packages="libzmq3-dev pkg-config"
+if [ "$(id -u)" -eq 0 ]; then
+    command -v ip >/dev/null 2>&1 || packages="$packages iproute2"
+    command -v iptables >/dev/null 2>&1 || packages="$packages iptables"
+    command -v tcpdump >/dev/null 2>&1 || packages="$packages tcpdump"
+    command -v python3 >/dev/null 2>&1 || packages="$packages python3"
 fi
-echo "setup: installing libzmq3-dev and pkg-config" >&2
+[ -n "$packages" ] || exit 0
+
+echo "setup: installing$packages" >&2
 if [ "$(id -u)" -eq 0 ]; then
     SUDO=""
 elif command -v sudo >/dev/null 2>&1; then
     SUDO="sudo"
 else
-    echo "setup: libzmq3-dev is missing and this user cannot install it; run as root: apt-get install -y libzmq3-dev pkg-config" >&2
+    echo "setup: missing$packages and this user cannot install them; as root: apt-get install -y$packages" >&2
     exit 1
 fi
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq
-$SUDO apt-get install -y -qq libzmq3-dev pkg-config >/dev/null
+# shellcheck disable=SC2086 # a list of package names
+$SUDO apt-get install -y -qq $packages >/dev/null
 pkg-config --exists libzmq
