@@ -43,7 +43,9 @@ public struct TaskRegistry: Sendable {
         handlers[name] = { payload, context in
             let input: Input
             do {
-                input = try decoder.decode(Input.self, from: Data(payload))
+                // The fast path for small plain payloads; Foundation (without copying the bytes)
+                // for everything else, so values and messages are Foundation's.
+                input = try FastJSON.decode(Input.self, from: payload, fallback: decoder)
             } catch {
                 return Outcome(
                     status: .badArguments,
@@ -54,7 +56,7 @@ public struct TaskRegistry: Sendable {
             }
             do {
                 let output = try body(input, context)
-                return Outcome(status: .ok, payload: Array(try encoder.encode(output)))
+                return Outcome(status: .ok, payload: try FastJSON.encode(output, fallback: encoder))
             } catch let error as TaskError {
                 return Outcome(status: .failed, payload: Array(error.message.utf8))
             } catch {
