@@ -139,3 +139,22 @@ struct TaskInputTests {
         #expect(bad == .invalid(reason: #"line 7: "time_limit" must be a positive number of seconds"#))
     }
 }
+
+@Suite("Generated tasks")
+struct GeneratedTaskTests {
+    @Test("--generate payloads are the JSON a string would give, for any operands")
+    func multiplyPayloads() {
+        let operands = [(0, 0), (-1, 7), (Int.min, Int.max), (123_456_789, -987_654_321), (9, 10)]
+        let source = TaskSource.multiply(count: operands.count) { operands[$0] }
+        var items: [SourceItem] = []
+        source.produce { item in
+            items.append(item)
+            return true
+        }
+        #expect(
+            items
+                == operands.map { a, b in
+                    .task(name: "multiply", payload: Array("{\"a\":\(a),\"b\":\(b)}".utf8))
+                })
+    }
+}

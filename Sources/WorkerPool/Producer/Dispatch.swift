@@ -27,6 +27,47 @@ struct Lease {
     var lostSince: ContinuousClock.Instant?
 }
 
+extension Lease {
+    enum DispatchOutcome {
+        /// In the message; `lostSince` is set when this sends a lost task again.
+        case added(lostSince: ContinuousClock.Instant?)
+        /// It does not fit in this message: send it in the next.
+        case messageFull
+        /// Dispatched too often without a result: fail it.
+        case exhausted(attempts: UInt16)
+    }
+
+    /// Adds this task to `writer` as its next attempt, sent to `peer`. Mutating, so callers
+    /// reach it in place inside the lease table (a read would copy the name and payload).
+    mutating func dispatch(
+        id: UInt64, into writer: inout WireFormat.MessageWriter, to peer: PeerKey, now: ContinuousClock.Instant,
+        maxMessageSize: Int
+    ) -> DispatchOutcome {
+        guard attempt < ProducerLoop.maxDispatches else { return .exhausted(attempts: attempt) }
+        let size = TaskRecord.fixedSize + name.utf8.count + payload.count
+        if writer.count > 0 && writer.byteCount + size > maxMessageSize { return .messageFull }
+        attempt += 1
+        writer.appendTask(
+            id: id, attempt: attempt, timeLimitMilliseconds: timeLimitMilliseconds, name: name, payload: payload)
+        state = .dispatched
+        self.peer = peer
+        dispatchedAt = now
+        defer { lostSince = nil }
+        return .added(lostSince: lostSince)
+    }
+
+    /// Records the worker thread's acknowledgement of `task`; returns the thread and when the
+    /// task was sent, or nil for an acknowledgement of another attempt or from another worker.
+    mutating func acknowledge(_ task: TaskAttempt, by sender: UInt32, heartbeats: UInt64) -> (
+        PeerKey, ContinuousClock.Instant
+    )? {
+        guard attempt == task.attempt, state == .dispatched, let peer, peer.worker == sender else { return nil }
+        state = .started
+        acknowledgedAtHeartbeat = heartbeats
+        return (peer, dispatchedAt)
+    }
+}
+
 /// A worker thread, as the producer's ROUTER addresses it: worker id and thread index.
 struct PeerKey: Hashable {
     var worker: UInt32
@@ -97,6 +138,18 @@ struct PeerTable {
     private(set) var peers: [Peer] = []
     private var index: [PeerKey: Int] = [:]
     private var cursor = 0
+    /// The last key looked up and its position: consecutive results and acks mostly come from
+    /// one thread, and comparing six bytes is far cheaper than hashing them.
+    private var lastKey: PeerKey?
+    private var lastPosition = 0
+
+    private mutating func position(of key: PeerKey) -> Int? {
+        if key == lastKey { return lastPosition }
+        guard let position = index[key] else { return nil }
+        lastKey = key
+        lastPosition = position
+        return position
+    }
 
     var isEmpty: Bool { peers.isEmpty }
     func contains(_ key: PeerKey) -> Bool { index[key] != nil }
@@ -106,6 +159,7 @@ struct PeerTable {
     mutating func add(_ key: PeerKey, outstanding: Int = 0) {
         guard index[key] == nil else { return }
         index[key] = peers.count
+        lastKey = nil
         var peer = Peer(key: key)
         peer.outstanding = outstanding
         peers.append(peer)
@@ -113,6 +167,7 @@ struct PeerTable {
 
     mutating func remove(_ key: PeerKey) {
         guard let position = index.removeValue(forKey: key) else { return }
+        lastKey = nil
         peers.remove(at: position)
         for later in position..<peers.count { index[peers[later].key] = later }
         cursor = 0
@@ -124,7 +179,7 @@ struct PeerTable {
 
     /// Changes what `key` holds; a peer already removed is ignored.
     mutating func adjust(_ key: PeerKey, outstanding delta: Int) {
-        if let position = index[key] { peers[position].outstanding += delta }
+        if let position = position(of: key) { peers[position].outstanding += delta }
     }
 
     mutating func resetOutstanding() {
@@ -132,11 +187,11 @@ struct PeerTable {
     }
 
     mutating func observe(_ key: PeerKey, runMicroseconds: UInt32) {
-        if let position = index[key] { peers[position].observe(runMicroseconds: runMicroseconds) }
+        if let position = position(of: key) { peers[position].observe(runMicroseconds: runMicroseconds) }
     }
 
     mutating func observeAcknowledgement(_ key: PeerKey, after elapsed: Duration, now: ContinuousClock.Instant) {
-        if let position = index[key] { peers[position].observeAcknowledgement(after: elapsed, now: now) }
+        if let position = position(of: key) { peers[position].observeAcknowledgement(after: elapsed, now: now) }
     }
 
     /// The next peer, round robin, with room for more tasks, and how many.

@@ -133,37 +133,30 @@ struct ProducerLoop {
         let limit = min(credit, configuration.batchSize)
         var writer = WireFormat.MessageWriter(kind: .tasks, epoch: epoch, capacity: 64 * min(limit, 16))
         let now = ContinuousClock.now
-        while Int(writer.count) < limit, let id = nextTaskID() {
+        fill: while Int(writer.count) < limit, let id = nextTaskID() {
             guard let slot = leases.index(forKey: id) else { continue }
-            let lease = leases.values[slot]
-            if lease.attempt >= Self.maxDispatches {
+            // Through a mutating method: the lease is used in place. Reading its fields through
+            // `leases.values[slot]` would copy it, retaining and releasing its name and payload.
+            switch leases.values[slot].dispatch(
+                id: id, into: &writer, to: peer.key, now: now, maxMessageSize: configuration.maxMessageSize)
+            {
+            case .added(let lostSince):
+                if let since = lostSince {
+                    worstRedelivery = max(worstRedelivery, since.duration(to: now))
+                    redeliveries += 1
+                }
+            case .messageFull:
+                retry.prepend(id)
+                break fill
+            case .exhausted(let attempts):
                 // Sent again and again without a result (a result too big for this producer, a
                 // peer that keeps reconnecting): an explicit failure, not an endless loop.
-                leases.remove(at: slot)
-                let reason = "sent \(lease.attempt) times without a result; giving up"
+                let lease = leases.remove(at: slot).value
+                let reason = "sent \(attempts) times without a result; giving up"
                 logger.error("task \(id) (\(lease.name)): \(reason)")
                 end(
                     TaskOutcome(
                         id: id, name: lease.name, status: .failed, payload: Array(reason.utf8), runMicroseconds: 0))
-                continue
-            }
-            let record = TaskRecord(
-                id: id, attempt: lease.attempt + 1, timeLimitMilliseconds: lease.timeLimitMilliseconds,
-                name: lease.name, payload: lease.payload)
-            if writer.count > 0 && writer.byteCount + record.encodedSize > configuration.maxMessageSize {
-                retry.prepend(id)
-                break
-            }
-            writer.append(record)
-            // In place: a lease holds the task's payload, too big to copy out and back per dispatch.
-            leases.values[slot].attempt += 1
-            leases.values[slot].state = .dispatched
-            leases.values[slot].peer = peer.key
-            leases.values[slot].dispatchedAt = now
-            if let since = lease.lostSince {
-                worstRedelivery = max(worstRedelivery, since.duration(to: now))
-                leases.values[slot].lostSince = nil
-                redeliveries += 1
             }
         }
         guard writer.count > 0 else { return nil }  // no work left for anyone
@@ -331,15 +324,13 @@ struct ProducerLoop {
         case .started(_, let tasks):
             workers[sender]?.lastSeen = now
             guard header.epoch == epoch else { break }
+            let heartbeats = workers[sender]?.heartbeats ?? 0
             for task in tasks {
-                guard let slot = leases.index(forKey: task.id) else { continue }
-                let lease = leases.values[slot]
-                guard lease.attempt == task.attempt, lease.state == .dispatched, let key = lease.peer,
-                    key.worker == sender
+                guard let slot = leases.index(forKey: task.id),
+                    let (key, dispatchedAt) = leases.values[slot].acknowledge(
+                        task, by: sender, heartbeats: heartbeats)
                 else { continue }
-                leases.values[slot].state = .started
-                leases.values[slot].acknowledgedAtHeartbeat = workers[sender]?.heartbeats ?? 0
-                peers.observeAcknowledgement(key, after: lease.dispatchedAt.duration(to: now), now: now)
+                peers.observeAcknowledgement(key, after: dispatchedAt.duration(to: now), now: now)
             }
         case .hello(_, let hello):
             if workers[sender]?.lost == true { revive(sender) }

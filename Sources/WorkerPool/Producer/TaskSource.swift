@@ -36,8 +36,31 @@ public struct TaskSource: Sendable {
         TaskSource { emit in
             for index in 0..<count {
                 let (a, b) = operands(index)
-                if !emit(.task(name: "multiply", payload: Array("{\"a\":\(a),\"b\":\(b)}".utf8))) { return }
+                var payload: [UInt8] = []
+                payload.reserveCapacity(48)
+                payload.append(contentsOf: #"{"a":"#.utf8)
+                appendDecimal(a, to: &payload)
+                payload.append(contentsOf: #","b":"#.utf8)
+                appendDecimal(b, to: &payload)
+                payload.append(UInt8(ascii: "}"))
+                if !emit(.task(name: "multiply", payload: payload)) { return }
             }
+        }
+    }
+
+    /// Appends `value` in decimal, without building a String.
+    static func appendDecimal(_ value: Int, to bytes: inout [UInt8]) {
+        if value < 0 { bytes.append(UInt8(ascii: "-")) }
+        var magnitude = value.magnitude
+        var digits: (UInt64, UInt64, UInt64) = (0, 0, 0)  // room for 20 digits, most significant last
+        var count = 0
+        withUnsafeMutableBytes(of: &digits) { buffer in
+            repeat {
+                buffer[count] = UInt8(ascii: "0") + UInt8(magnitude % 10)
+                magnitude /= 10
+                count += 1
+            } while magnitude > 0
+            for position in stride(from: count - 1, through: 0, by: -1) { bytes.append(buffer[position]) }
         }
     }
 

@@ -19,14 +19,31 @@ extension WireFormat {
         public var isFull: Bool { count == .max }
 
         public mutating func append(_ task: TaskRecord) {
-            precondition(kind == .tasks && task.name.utf8.count <= WireFormat.maxNameLength)
-            writer.append(task.id)
-            writer.append(task.attempt)
-            writer.append(task.timeLimitMilliseconds)
-            writer.append(UInt8(task.name.utf8.count))
-            writer.append(UInt32(task.payload.count))
-            writer.append(contentsOf: task.name.utf8)
-            writer.append(contentsOf: task.payload)
+            appendTask(
+                id: task.id, attempt: task.attempt, timeLimitMilliseconds: task.timeLimitMilliseconds,
+                name: task.name, payload: task.payload)
+        }
+
+        /// A task record from its parts, borrowed: the hot path of dispatch, so the fixed part
+        /// goes in with one copy instead of one append per field.
+        public mutating func appendTask(
+            id: UInt64, attempt: UInt16, timeLimitMilliseconds: UInt32, name: borrowing String,
+            payload: borrowing [UInt8]
+        ) {
+            precondition(kind == .tasks && name.utf8.count <= WireFormat.maxNameLength)
+            // id u64 | attempt u16 | time limit u32 | name length u8 | payload length u32
+            var fixed: (UInt64, UInt16, UInt32, UInt8, UInt32) = (0, 0, 0, 0, 0)
+            withUnsafeMutableBytes(of: &fixed) { raw in
+                raw.storeBytes(of: id.littleEndian, toByteOffset: 0, as: UInt64.self)
+                raw.storeBytes(of: attempt.littleEndian, toByteOffset: 8, as: UInt16.self)
+                raw.storeBytes(of: timeLimitMilliseconds.littleEndian, toByteOffset: 10, as: UInt32.self)
+                raw.storeBytes(of: UInt8(name.utf8.count), toByteOffset: 14, as: UInt8.self)
+                raw.storeBytes(of: UInt32(payload.count).littleEndian, toByteOffset: 15, as: UInt32.self)
+                writer.bytes.append(contentsOf: UnsafeRawBufferPointer(rebasing: raw[0..<TaskRecord.fixedSize]))
+            }
+            var name = copy name
+            name.withUTF8 { writer.bytes.append(contentsOf: $0) }
+            payload.withUnsafeBufferPointer { writer.bytes.append(contentsOf: $0) }
             count += 1
         }
 
