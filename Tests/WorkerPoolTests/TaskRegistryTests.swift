@@ -1,3 +1,4 @@
+import Foundation
 import Logging
 import Testing
 
@@ -124,17 +125,52 @@ struct TaskInputTests {
         if case .task = item { #expect(valid) } else { #expect(!valid) }
     }
 
-    @Test("args are passed through as JSON")
+    @Test("args are passed through as written")
     func argsPassThrough() throws {
         let item = TaskSource.parseTaskLine(ArraySlice(#"{"task": "multiply", "args": {"a": 3}}"#.utf8), lineNumber: 1)
-        #expect(item == .task(name: "multiply", payload: Array(#"{"a":3}"#.utf8), timeLimitSeconds: nil))
+        #expect(item == .task(name: "multiply", payload: Array(#"{"a": 3}"#.utf8), timeLimitSeconds: nil))
+    }
+
+    @Test(
+        "the fast line reader agrees with Foundation's, or leaves the line to it",
+        arguments: [
+            #"{"task": "multiply", "args": {"a": 3, "b": 3}}"#,
+            #"  {"args": [1, 2.5, "x", null, true], "task": "sum"}  "#,
+            #"{"task": "sleep"}"#,
+            #"{"task": "sleep", "args": {"ms": 1}, "time_limit": 0.5, "note": {"deep": [{"x": -1e3}]}}"#,
+            #"{"task": "tAsk", "args": {}}"#,
+            #"{"task": "sleep", "args": 5}"#,
+            #"{"task": "sleep", "args": null}"#,
+            #"{"task": "a", "task": "b"}"#,
+            #"{"task": "sleep", "time_limit": true}"#,
+            #"{"task": "sleep", "time_limit": -1}"#,
+            #"{"task": "", "args": {}}"#,
+            #"{"task": "é", "args": {"s": "ünïcode"}}"#,
+            #"{"task": "x", "args": {"a": 1}"#,
+            #"{"task": "x", "args": {"a": 1}} trailing"#,
+        ])
+    func fastLinesMatchFoundation(line: String) throws {
+        let general = TaskSource.parseTaskLineWithFoundation(ArraySlice(line.utf8), lineNumber: 3)
+        let chosen = TaskSource.parseTaskLine(ArraySlice(line.utf8), lineNumber: 3)
+        switch (general, chosen) {
+        case (.task(let name, let payload, let limit), .task(let fastName, let fastPayload, let fastLimit)):
+            #expect(name == fastName)
+            #expect(limit == fastLimit)
+            let expected = try JSONSerialization.jsonObject(with: Data(payload), options: .fragmentsAllowed)
+            let got = try JSONSerialization.jsonObject(with: Data(fastPayload), options: .fragmentsAllowed)
+            #expect(
+                NSDictionary(dictionary: ["v": expected]).isEqual(to: ["v": got]),
+                "\(String(decoding: fastPayload, as: UTF8.self))")
+        default:
+            #expect(general == chosen)
+        }
     }
 
     @Test("a task may carry its own time limit; a bad one is bad input")
     func timeLimit() {
         let limited = TaskSource.parseTaskLine(
             ArraySlice(#"{"task": "sleep", "args": {"ms": 1}, "time_limit": 0.5}"#.utf8), lineNumber: 1)
-        #expect(limited == .task(name: "sleep", payload: Array(#"{"ms":1}"#.utf8), timeLimitSeconds: 0.5))
+        #expect(limited == .task(name: "sleep", payload: Array(#"{"ms": 1}"#.utf8), timeLimitSeconds: 0.5))
         let bad = TaskSource.parseTaskLine(ArraySlice(#"{"task": "sleep", "time_limit": "soon"}"#.utf8), lineNumber: 7)
         #expect(bad == .invalid(reason: #"line 7: "time_limit" must be a positive number of seconds"#))
     }

@@ -93,6 +93,19 @@ public struct TaskSource: Sendable {
     /// Parses `{"task": NAME, "args": ANY, "time_limit": SECONDS}`; `args` defaults to `{}`,
     /// `time_limit` is optional.
     static func parseTaskLine(_ bytes: ArraySlice<UInt8>, lineNumber: Int) -> SourceItem {
+        // The usual line, read without Foundation; anything unusual or wrong takes the path below,
+        // which also words the errors.
+        if let fields = bytes.withUnsafeBufferPointer({ FastJSON.taskLine($0) }), !fields.name.isEmpty,
+            fields.name.utf8.count <= WireFormat.maxNameLength,
+            fields.timeLimit.map({ $0 > 0 && $0 < 4_000_000 }) ?? true
+        {
+            return .task(name: fields.name, payload: fields.args, timeLimitSeconds: fields.timeLimit)
+        }
+        return parseTaskLineWithFoundation(bytes, lineNumber: lineNumber)
+    }
+
+    /// The general path: any JSON Foundation reads, arguments re-encoded, errors worded.
+    static func parseTaskLineWithFoundation(_ bytes: ArraySlice<UInt8>, lineNumber: Int) -> SourceItem {
         let object: Any
         do {
             object = try JSONSerialization.jsonObject(with: Data(bytes), options: [.fragmentsAllowed])

@@ -39,6 +39,43 @@ enum FastJSON {
         }
     }
 
+    /// The fields of an input line `{"task": NAME, "args": {...}|[...], "time_limit": N}`, with the
+    /// arguments' bytes as written; nil whenever the line is anything else (invalid, escapes, a
+    /// scalar `args`, ...), so the caller's Foundation path decides and explains.
+    static func taskLine(_ line: UnsafeBufferPointer<UInt8>) -> (name: String, args: [UInt8], timeLimit: Double?)? {
+        let capacity = FastJSONParser.capacity(forLength: line.count)
+        guard capacity <= 256 else { return nil }
+        return withUnsafeTemporaryAllocation(of: FastJSONToken.self, capacity: capacity) { tokens in
+            guard let count = try? FastJSONParser.parse(line, into: tokens), count > 0, tokens[0].kind == .object
+            else { return nil }
+            func text(_ token: FastJSONToken) -> UnsafeBufferPointer<UInt8> {
+                UnsafeBufferPointer(rebasing: line[Int(token.start)..<Int(token.end)])
+            }
+            var name: String?
+            var args: [UInt8] = Array("{}".utf8)
+            var timeLimit: Double?
+            var index = 1
+            for _ in 0..<tokens[0].count {
+                let key = text(tokens[index])
+                let value = tokens[index + 1]
+                if key.elementsEqual("task".utf8) {
+                    guard value.kind == .string else { return nil }
+                    name = String(decoding: text(value), as: UTF8.self)
+                } else if key.elementsEqual("args".utf8) {
+                    guard value.kind == .object || value.kind == .array else { return nil }
+                    args = Array(text(value))
+                } else if key.elementsEqual("time_limit".utf8) {
+                    guard value.kind == .number, let seconds = Double(String(decoding: text(value), as: UTF8.self))
+                    else { return nil }
+                    timeLimit = seconds
+                }
+                index = Int(value.next)
+            }
+            guard let name else { return nil }
+            return (name, args, timeLimit)
+        }
+    }
+
     /// `value` as JSON: the fast path when it applies, else `encoder`.
     static func encode<T: Encodable>(_ value: T, fallback encoder: JSONEncoder) throws -> [UInt8] {
         if let bytes = FastJSONEncoder.encode(value) {
@@ -130,7 +167,8 @@ struct FastJSONToken {
 
     var kind: Kind
     var flags: UInt8 = 0
-    /// Byte range of a string's contents (without quotes) or a number's text.
+    /// Byte range of a string's contents (without quotes), a number's text, or a whole object or
+    /// array (brackets included).
     var start: UInt32 = 0
     var end: UInt32 = 0
     /// The index of the token after this value (and, for a container, all its contents).
@@ -236,6 +274,7 @@ struct FastJSONParser {
     private mutating func parseObject(depth: Int) throws(FastJSON.Fallback) {
         guard depth <= FastJSON.maxDepth else { throw FastJSON.Fallback() }
         let index = try append(FastJSONToken(kind: .object))
+        let open = position
         position += 1
         skipWhitespace()
         var members = 0
@@ -265,12 +304,15 @@ struct FastJSONParser {
         }
         tokens[index].count = UInt32(members)
         tokens[index].next = UInt32(count)
+        tokens[index].start = UInt32(open)
+        tokens[index].end = UInt32(position)
         if members > 1 { try checkDistinctKeys(object: index, count: members) }
     }
 
     private mutating func parseArray(depth: Int) throws(FastJSON.Fallback) {
         guard depth <= FastJSON.maxDepth else { throw FastJSON.Fallback() }
         let index = try append(FastJSONToken(kind: .array))
+        let open = position
         position += 1
         skipWhitespace()
         var elements = 0
@@ -294,6 +336,8 @@ struct FastJSONParser {
         }
         tokens[index].count = UInt32(elements)
         tokens[index].next = UInt32(count)
+        tokens[index].start = UInt32(open)
+        tokens[index].end = UInt32(position)
     }
 
     /// A string without escapes or control characters; a key must be ASCII (so that byte equality is
