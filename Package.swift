@@ -15,6 +15,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
         .package(url: "https://github.com/apple/swift-atomics", from: "1.2.0"),
         .package(url: "https://github.com/apple/swift-collections", from: "1.1.0"),
+        .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.1.0"),
     ],
     targets: [
         .systemLibrary(
@@ -45,6 +46,15 @@ let package = Package(
         .executableTarget(name: "worker", dependencies: ["WorkerPoolCLI"]),
         .executableTarget(
             name: "custom-worker", dependencies: ["WorkerPool", "WorkerPoolCLI"], path: "Examples/CustomWorker"),
+        .executableTarget(
+            name: "bench",
+            dependencies: [
+                "WorkerPool",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
+            ]
+        ),
         .testTarget(name: "ZeroMQTests", dependencies: ["ZeroMQ"]),
         .testTarget(name: "WorkerPoolTests", dependencies: ["WorkerPool"]),
         .testTarget(

@@ -95,7 +95,7 @@ struct PoolIntegrationTests {
         #expect(outcomes[1]?.status == "ok")
         #expect(outcomes[1]?.result == .string("2 * 21 = 42"))
         #expect(outcomes[2]?.status == "unknown-task")
-        #expect(outcomes[2]?.error?.hasPrefix("unknown task 'divide'; this worker knows: crash, multiply") == true)
+        #expect(outcomes[2]?.error?.hasPrefix("unknown task 'divide'; this worker knows: blob, crash, flaky, locked, multiply") == true)
         #expect(outcomes[3]?.status == "bad-arguments")
         #expect(outcomes[3]?.error == "bad arguments for 'multiply': missing field 'b'")
         #expect(outcomes[4]?.status == "bad-input")
@@ -155,6 +155,37 @@ struct PoolIntegrationTests {
         #expect(outcomes[1]?.result?["is_set"] == .bool(true))
         #expect(outcomes[2]?.result?["is_set"] == .bool(false))
         #expect(outcomes[1]?.worker != outcomes[2]?.worker, "the two waits ran in parallel on both workers")
+    }
+}
+
+extension PoolIntegrationTests {
+    @Test("tasks arriving one at a time on a pipe are each run at once, not held for a batch")
+    func pausingInput() throws {
+        let directory = try makeTemporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let fifo = directory.appendingPathComponent("input").path
+        #expect(mkfifo(fifo, 0o600) == 0)
+        // Read-write, so opening does not wait for the reader; closing it is the end of input.
+        let writer = open(fifo, O_RDWR)
+        try #require(writer >= 0)
+        var writerOpen = true
+        defer { if writerOpen { close(writer) } }
+        let producer = try TestProcess(
+            "producer", ["--ipc", directory.path, "--output", "jsonl", "--local-workers", "1"], in: directory,
+            stdin: URL(fileURLWithPath: fifo))
+        defer { producer.stop() }
+        for value in 1...3 {
+            let line = Array("{\"task\": \"multiply\", \"args\": {\"a\": \(value), \"b\": 10}}\n".utf8)
+            #expect(write(writer, line, line.count) == line.count)
+            // The next line is written only after this one's result: a producer that waited for
+            // more input before sending would never answer.
+            #expect(producer.waitForStdout(lines: value, timeout: 30), "result \(value) arrived: \(producer.stderr)")
+        }
+        close(writer)
+        writerOpen = false
+        #expect(producer.waitForExit() == 0, "\(producer.stderr)")
+        let outcomes = try parseOutcomes(producer.stdout)
+        #expect(outcomes.map(\.result) == [.string("1 * 10 = 10"), .string("2 * 10 = 20"), .string("3 * 10 = 30")])
     }
 }
 

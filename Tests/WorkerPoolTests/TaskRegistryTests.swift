@@ -30,7 +30,8 @@ struct TaskRegistryTests {
         #expect(outcome.status == .unknownTask)
         #expect(
             String(decoding: outcome.payload, as: UTF8.self)
-                == "unknown task 'divide'; this worker knows: crash, multiply, primes, set-event, sleep, wait-event")
+                == "unknown task 'divide'; this worker knows: blob, crash, flaky, locked, multiply, primes, set-event, sleep, spin, wait-event"
+        )
     }
 
     @Test(

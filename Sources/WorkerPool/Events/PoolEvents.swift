@@ -12,6 +12,9 @@ public final class PoolEvents: Sendable {
         self.forward = forward
     }
 
+    /// Events of this process alone, shared by nothing else: for running tasks outside a pool.
+    public convenience init() { self.init(forward: { _ in }) }
+
     /// Sets `name`: every `wait(name)` in the pool returns true. Returns false, changing
     /// nothing, for a name that is empty or longer than 255 bytes, or when 4,096 events are set.
     @discardableResult

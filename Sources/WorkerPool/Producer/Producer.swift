@@ -121,8 +121,8 @@ public final class Producer: Sendable {
 
         var loop = ProducerLoop(
             configuration: configuration, logger: logger, events: events,
-            feed: TaskFeed(capacity: 16, wakeup: wakeup), epoch: epoch, journal: journal, onResult: onResult)
-        loop.feed.start(source, chunkSize: 256)
+            feed: TaskFeed(capacity: 4_096, wakeup: wakeup), epoch: epoch, journal: journal, onResult: onResult)
+        loop.feed.start(source)
         defer { loop.feed.cancel() }
 
         var poller = Poller()

@@ -1,7 +1,11 @@
 import Foundation
 
-/// Carries numbered input from the source's thread to the producer's I/O thread in chunks,
-/// blocking the source while `capacity` chunks wait, so memory stays bounded.
+/// Carries numbered input from the source's thread to the producer's I/O thread, blocking the
+/// source while `capacity` items wait, so memory stays bounded.
+///
+/// Each item is handed over as soon as it is emitted: the I/O thread takes whatever is ready, so a
+/// source that pauses (a pipe, a person typing, a caller that waits for results) never leaves
+/// tasks stuck behind a half-filled chunk. Under load the I/O thread takes many items per lock.
 ///
 /// `@unchecked Sendable`: all state is touched only with `condition` locked.
 final class TaskFeed: @unchecked Sendable {
@@ -11,33 +15,38 @@ final class TaskFeed: @unchecked Sendable {
     }
 
     private let condition = NSCondition()
-    private var chunks: [[Entry]] = []
+    private var pending: [Entry] = []
     private var finished = false
     private var cancelled = false
     private let capacity: Int
     private let wakeup: Wakeup
 
+    /// - Parameter capacity: items read ahead of the producer at most.
     init(capacity: Int, wakeup: Wakeup) {
-        self.capacity = capacity
+        self.capacity = max(capacity, 1)
         self.wakeup = wakeup
+        pending.reserveCapacity(min(self.capacity, 4_096))
     }
 
     /// Runs `source` on a new thread, numbering items from 1.
-    func start(_ source: TaskSource, chunkSize: Int) {
+    func start(_ source: TaskSource) {
         let thread = Thread { [self] in
-            var chunk: [Entry] = []
-            chunk.reserveCapacity(chunkSize)
             var nextID: UInt64 = 1
             source.produce { item in
-                chunk.append(Entry(id: nextID, item: item))
-                nextID += 1
-                if chunk.count >= chunkSize {
-                    guard push(chunk) else { return false }
-                    chunk.removeAll(keepingCapacity: true)
+                condition.lock()
+                while pending.count >= capacity && !cancelled { condition.wait() }
+                guard !cancelled else {
+                    condition.unlock()
+                    return false
                 }
+                // Only the first item after the I/O thread emptied the queue needs to wake it.
+                let wasEmpty = pending.isEmpty
+                pending.append(Entry(id: nextID, item: item))
+                condition.unlock()
+                nextID += 1
+                if wasEmpty { wakeup.signal() }
                 return true
             }
-            if !chunk.isEmpty { _ = push(chunk) }
             condition.lock()
             finished = true
             condition.unlock()
@@ -47,30 +56,23 @@ final class TaskFeed: @unchecked Sendable {
         thread.start()
     }
 
-    private func push(_ chunk: [Entry]) -> Bool {
-        condition.lock()
-        while chunks.count >= capacity && !cancelled { condition.wait() }
-        let accepted = !cancelled
-        if accepted { chunks.append(chunk) }
-        condition.unlock()
-        if accepted { wakeup.signal() }
-        return accepted
-    }
-
-    /// The next chunk, or `nil` if none is ready; `isFinished` tells whether more will come.
+    /// Every item ready now, or `nil` if none is; `isDrained` tells whether more will come.
     func take() -> [Entry]? {
         condition.lock()
         defer { condition.unlock() }
-        guard !chunks.isEmpty else { return nil }
+        guard !pending.isEmpty else { return nil }
+        var taken: [Entry] = []
+        taken.reserveCapacity(min(capacity, 4_096))
+        swap(&taken, &pending)
         condition.signal()
-        return chunks.removeFirst()
+        return taken
     }
 
-    /// True once the source has ended and every chunk was taken.
+    /// True once the source has ended and every item was taken.
     var isDrained: Bool {
         condition.lock()
         defer { condition.unlock() }
-        return finished && chunks.isEmpty
+        return finished && pending.isEmpty
     }
 
     /// Stops the source at its next item.

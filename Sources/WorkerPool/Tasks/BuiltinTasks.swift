@@ -52,6 +52,7 @@ extension TaskRegistry {
             default: throw TaskError("how must be fatal, exit or abort")
             }
         }
+        registry.registerBenchmarkTasks()
         return registry
     }
 
@@ -129,4 +130,123 @@ extension Double {
         let scale = pow(10, Double(places))
         return (self * scale).rounded() / scale
     }
+}
+
+// MARK: - Tasks for the benchmark (`bench`): spin, blob, flaky, locked
+
+extension TaskRegistry {
+    /// `spin` (`{"us": 100}`: CPU work), `blob` (`{"data": "..."}`: a large payload), `flaky`
+    /// (`{"p": 0.01}`: takes its process down with probability p) and `locked` (`{"us": 100}`:
+    /// spins holding a process-wide lock, standing for code that is not thread-safe).
+    ///
+    /// `spin` and `locked` run a fixed loop (xorshift64 steps, a dependency chain the compiler
+    /// cannot shorten), not a clock check: the work is the same whatever else the machine does.
+    /// `"us"` is turned into steps with this process's calibration (the fastest of a few short
+    /// trials, measured once); `"iterations"` gives the step count exactly, so every process of
+    /// a run does identical work (the benchmark calibrates once and sends it).
+    mutating func registerBenchmarkTasks() {
+        register("spin", describe: { (input: Spin) in "spin \(input.us ?? 0) us" }) { input, _ in
+            let steps = try input.steps()
+            return SpinOutput(iterations: steps, state: Self.spinLoop(iterations: steps, seed: UInt64(steps)))
+        }
+        register("blob", describe: { (input: Blob) in "blob of \(input.data.utf8.count) bytes" }) { input, _ in
+            var data = input.data
+            let checksum = data.withUTF8 { bytes -> UInt32 in
+                // FNV-1a: touches every byte.
+                var hash: UInt32 = 2_166_136_261
+                for byte in bytes { hash = (hash ^ UInt32(byte)) &* 16_777_619 }
+                return hash
+            }
+            return BlobOutput(length: data.utf8.count, checksum: checksum)
+        }
+        register("flaky", describe: { (input: Flaky) in "flaky p=\(input.p)" }) { input, _ -> String in
+            guard input.p >= 0, input.p <= 1 else { throw TaskError("p must be between 0 and 1") }
+            if input.us != nil || input.iterations != nil {
+                _ = Self.spinLoop(iterations: try Spin(us: input.us, iterations: input.iterations).steps(), seed: 1)
+            }
+            if Double.random(in: 0..<1) < input.p {
+                // For the benchmark's crash workload: what a crash costs the pool.
+                abort()
+            }
+            return "survived"
+        }
+        register("locked", describe: { (input: Spin) in "locked spin \(input.us ?? 0) us" }) { input, _ in
+            let steps = try input.steps()
+            Self.benchmarkLock.lock()
+            defer { Self.benchmarkLock.unlock() }
+            return SpinOutput(iterations: steps, state: Self.spinLoop(iterations: steps, seed: UInt64(steps)))
+        }
+    }
+
+    /// The process-wide lock `locked` holds while it spins.
+    private static let benchmarkLock = NSLock()
+
+    struct Spin: Codable, Sendable {
+        /// Microseconds of work on this machine (with this process's calibration).
+        var us: Double?
+        /// Exact loop steps; wins over `us`.
+        var iterations: Int?
+
+        func steps() throws -> Int {
+            if let iterations {
+                guard iterations >= 0, iterations <= 1 << 40 else { throw TaskError("iterations must be 0-2^40") }
+                return iterations
+            }
+            guard let us, us >= 0, us <= 3_600_000_000 else {
+                throw TaskError("give \"us\" (0-3600000000) or \"iterations\"")
+            }
+            return Int((us * TaskRegistry.spinStepsPerMicrosecond).rounded())
+        }
+    }
+
+    struct SpinOutput: Codable, Sendable {
+        var iterations: Int
+        var state: UInt64
+    }
+
+    struct Blob: Codable, Sendable {
+        var data: String
+    }
+
+    struct BlobOutput: Codable, Sendable {
+        var length: Int
+        var checksum: UInt32
+    }
+
+    struct Flaky: Codable, Sendable {
+        /// Probability of crashing the process.
+        var p: Double
+        /// Optional work before the draw, as for `spin`.
+        var us: Double?
+        var iterations: Int?
+    }
+
+    /// `iterations` xorshift64 steps from `seed`; returns the final state (so the loop is not
+    /// optimised away).
+    @inline(never)
+    static func spinLoop(iterations: Int, seed: UInt64) -> UInt64 {
+        var state = seed | 1
+        for _ in 0..<max(iterations, 0) {
+            state ^= state << 13
+            state ^= state >> 7
+            state ^= state << 17
+        }
+        return state
+    }
+
+    /// Loop steps per microsecond in this process: the fastest of five 2 ms trials, so a busy
+    /// machine slows the work down rather than shrinking it.
+    static let spinStepsPerMicrosecond: Double = {
+        let steps = 200_000
+        var best = Duration.seconds(1)
+        var sink: UInt64 = 0
+        for _ in 0..<5 {
+            let started = ContinuousClock.now
+            sink ^= spinLoop(iterations: steps, seed: sink)
+            best = min(best, started.duration(to: .now))
+        }
+        let micros = Double(best.components.attoseconds) / 1e12 + Double(best.components.seconds) * 1e6
+        // The sink takes part, so the trials cannot be optimised away.
+        return Double(steps) / max(micros, 1) * (sink == 0x5EED ? 1.000_001 : 1)
+    }()
 }

@@ -10,6 +10,19 @@ public struct TaskContext: Sendable {
     public let logger: Logger
     public let attempt: UInt16
     public let taskID: UInt64
+
+    /// For running tasks outside a worker, e.g. `TaskRegistry.run` on threads of your own.
+    public init(
+        workerName: String, host: String, events: PoolEvents = PoolEvents(), logger: Logger, attempt: UInt16 = 1,
+        taskID: UInt64 = 0
+    ) {
+        self.workerName = workerName
+        self.host = host
+        self.events = events
+        self.logger = logger
+        self.attempt = attempt
+        self.taskID = taskID
+    }
 }
 
 /// Throw this from a handler to fail the task with `message` as its error.
