@@ -45,15 +45,7 @@ enum ProcFS {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { return nil }
         defer { close(fd) }
-        var bytes: [UInt8] = []
-        var buffer = [UInt8](repeating: 0, count: 8192)
-        while true {
-            let got = buffer.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
-            if got < 0 && errno == EINTR { continue }
-            guard got > 0 else { break }
-            bytes += buffer[0..<got]
-        }
-        return String(decoding: bytes, as: UTF8.self)
+        return Command.readAll(fd)
     }
 
     /// A `kB` field of `/proc/PID/status` (`VmHWM`, `VmRSS`), in kB.

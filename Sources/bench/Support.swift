@@ -153,7 +153,8 @@ enum Command {
         return true
     }
 
-    private static func readAll(_ fd: Int32) -> String {
+    /// Everything left to read on `fd`, until end of file.
+    static func readAll(_ fd: Int32) -> String {
         var bytes: [UInt8] = []
         var buffer = [UInt8](repeating: 0, count: 65_536)
         while true {

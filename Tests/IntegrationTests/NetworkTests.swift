@@ -125,6 +125,15 @@ struct NetworkTests {
 
     static var worker: String { TestProcess.binDirectory.appendingPathComponent("worker").path }
 
+    /// Two worker processes on every host, named h1, h2, ... after their host.
+    static func startWorkers(on cluster: NetnsCluster, endpoints: [String], logs directory: URL) throws {
+        for host in 1...cluster.hosts {
+            try cluster.spawn(
+                host: host, log: directory.appendingPathComponent("h\(host).log"),
+                [worker, "--processes", "2", "--host-name", "h\(host)"] + endpoints)
+        }
+    }
+
     /// Tasks done per host, from the producer's jsonl output; checks every id ended once, ok.
     static func perHost(_ outcomes: [OutcomeLine], expected count: Int) -> [String: Int] {
         #expect(outcomes.count == count, "one outcome per task")
@@ -142,11 +151,7 @@ struct NetworkTests {
         let (producer, endpoints) = try Self.startProducer(
             cluster: cluster, arguments: ["--generate", "5000", "--wait-workers", "6"], in: directory)
         defer { producer.stop() }
-        for host in 1...3 {
-            try cluster.spawn(
-                host: host, log: directory.appendingPathComponent("h\(host).log"),
-                [Self.worker, "--processes", "2", "--host-name", "h\(host)"] + endpoints)
-        }
+        try Self.startWorkers(on: cluster, endpoints: endpoints, logs: directory)
         #expect(producer.waitForExit(timeout: 120) == 0, "\(producer.stderr)")
         let counts = Self.perHost(try parseOutcomes(producer.stdout), expected: 5000)
         #expect(Set(counts.keys) == ["h1", "h2", "h3"], "\(counts)")
@@ -165,11 +170,7 @@ struct NetworkTests {
         let (producer, endpoints) = try Self.startProducer(
             cluster: cluster, arguments: ["--input", input.path, "--wait-workers", "6"], in: directory)
         defer { producer.stop() }
-        for host in 1...3 {
-            try cluster.spawn(
-                host: host, log: directory.appendingPathComponent("h\(host).log"),
-                [Self.worker, "--processes", "2", "--host-name", "h\(host)"] + endpoints)
-        }
+        try Self.startWorkers(on: cluster, endpoints: endpoints, logs: directory)
         #expect(producer.waitForExit(timeout: 120) == 0, "\(producer.stderr)")
         let counts = Self.perHost(try parseOutcomes(producer.stdout), expected: 3000)
         let slow = counts["h3", default: 0]
@@ -190,11 +191,7 @@ struct NetworkTests {
         let (producer, endpoints) = try Self.startProducer(
             cluster: cluster, arguments: ["--input", input.path, "--wait-workers", "6"], in: directory)
         defer { producer.stop() }
-        for host in 1...3 {
-            try cluster.spawn(
-                host: host, log: directory.appendingPathComponent("h\(host).log"),
-                [Self.worker, "--processes", "2", "--host-name", "h\(host)"] + endpoints)
-        }
+        try Self.startWorkers(on: cluster, endpoints: endpoints, logs: directory)
         #expect(producer.waitForStdout(lines: 1_500), "the run got going")
         try cluster.cut(host: 2)
         let cutAt = producer.stdout.utf8.count(where: { $0 == UInt8(ascii: "\n") })
