@@ -57,8 +57,11 @@ done
 if ! "$python" -c 'import kubernetes_validate, yaml' >/dev/null 2>&1; then
     step "installing kubernetes-validate"
     if "$python" -m pip --version >/dev/null 2>&1; then
+        # A Debian or Ubuntu system Python refuses plain installs (PEP 668): then say so explicitly.
         PIP_ROOT_USER_ACTION=ignore PIP_DISABLE_PIP_VERSION_CHECK=1 \
-            "$python" -m pip install --quiet kubernetes-validate \
+            "$python" -m pip install --quiet kubernetes-validate 2>/dev/null \
+            || PIP_ROOT_USER_ACTION=ignore PIP_DISABLE_PIP_VERSION_CHECK=1 \
+                "$python" -m pip install --quiet --break-system-packages kubernetes-validate \
             || fail "python3 -m pip install kubernetes-validate failed"
     else
         fail "kubernetes-validate is missing and $python has no pip: apt-get install -y python3-pip, then python3 -m pip install kubernetes-validate"

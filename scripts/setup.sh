@@ -6,7 +6,7 @@ set -eu
 
 packages=""
 pkg-config --exists libzmq 2>/dev/null || packages="libzmq3-dev pkg-config"
-if [ "$(id -u)" -eq 0 ]; then
+if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
     command -v ip >/dev/null 2>&1 || packages="$packages iproute2"
     command -v iptables >/dev/null 2>&1 || packages="$packages iptables"
     command -v tcpdump >/dev/null 2>&1 || packages="$packages tcpdump"

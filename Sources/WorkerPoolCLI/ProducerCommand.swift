@@ -176,6 +176,8 @@ public struct ProducerCommand: ParsableCommand {
         configuration.minimumWorkers = waitWorkers ?? localWorkers
         // Local workers get a key pair of their own for this run, allowed alongside --curve-allow.
         let localKeys = try curveKey.flatMap { _ in localWorkers > 0 ? try LocalWorkerKeys() : nil }
+        // Explicitly: the signal handler below holds the keys too, so they outlive this call.
+        defer { localKeys?.remove() }
         configuration.curve = try loadCurve(extra: localKeys?.keys.publicKey)
         let producer = Producer(configuration: configuration, logger: logger)
 
@@ -194,6 +196,7 @@ public struct ProducerCommand: ParsableCommand {
             }
             guard count == 1 else {
                 logger.warning("second signal: leaving now")
+                localKeys?.remove()
                 Foundation.exit(130)
             }
             logger.warning("received signal \(number); no more tasks will be sent (again to leave at once)")
@@ -355,8 +358,9 @@ public struct ProducerCommand: ParsableCommand {
 
 }
 
-/// A key pair made for this run's local workers, in a private temporary directory removed at exit.
-final class LocalWorkerKeys {
+/// A key pair made for this run's local workers, in a private temporary directory; ``remove()``
+/// at the end of the run.
+final class LocalWorkerKeys: Sendable {
     let keys: CurveKeyPair
     let directory: String
     let secretFile: String
@@ -372,7 +376,8 @@ final class LocalWorkerKeys {
         secretFile = try CurveKeyFile.write(keys, name: "local-workers", directory: directory).secretFile
     }
 
-    deinit { try? FileManager.default.removeItem(atPath: directory) }
+    /// Removes the keys.
+    func remove() { try? FileManager.default.removeItem(atPath: directory) }
 }
 
 /// `producer keygen NAME`: writes a CURVE key pair.

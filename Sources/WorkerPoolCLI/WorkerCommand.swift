@@ -56,6 +56,12 @@ public struct WorkerCommand: ParsableCommand {
     var curveServerKey: String?
 
     @Option(
+        help:
+            "With CURVE: leave with status 78 after connections have been closed during the handshake for this many seconds (a wrong --curve-server-key)."
+    )
+    var handshakeGiveUp: Double = 60
+
+    @Option(
         help: ArgumentHelp(
             "Rewrite this file every second with 'connected' or 'waiting' (for container probes).",
             discussion: "A file older than a few seconds means a stuck worker."))
@@ -83,6 +89,9 @@ public struct WorkerCommand: ParsableCommand {
             throw ValidationError(
                 "--connect takes a host name or address (ports 5557-5559); use --tasks, --results and --events for other ports"
             )
+        }
+        guard handshakeGiveUp >= 1, handshakeGiveUp <= 86_400 else {
+            throw ValidationError("--handshake-give-up must be 1-86400 seconds")
         }
         if (curveKey == nil) != (curveServerKey == nil) {
             throw ValidationError("CURVE needs both --curve-key (this worker's secret) and --curve-server-key")
@@ -135,12 +144,14 @@ public struct WorkerCommand: ParsableCommand {
         if let curveKey, let curveServerKey {
             common += ["--curve-key", curveKey, "--curve-server-key", curveServerKey]
         }
-        if let healthFile { common += ["--health-file", healthFile] }
+        common += ["--handshake-give-up", "\(handshakeGiveUp)"]
         let supervisor = try Supervisor(
             processes: processes, threads: threads, executable: ChildProcess.currentExecutable, endpoints: resolved,
-            curve: curve, logger: logger
-        ) { [common] child in
-            common + [
+            curve: curve, healthFile: healthFile, logger: logger
+        ) { [common, healthFile] child in
+            // Each process writes its own file; the supervisor combines them into --health-file.
+            let health = healthFile.map { ["--health-file", Supervisor.healthFile($0, child: child.index)] } ?? []
+            return common + health + [
                 "--child-index", "\(child.index)", "--worker-id", "\(child.workerID)", "--restarts",
                 "\(child.restarts)",
             ]
@@ -173,6 +184,7 @@ public struct WorkerCommand: ParsableCommand {
         configuration.restarts = restarts
         configuration.maxTasks = maxTasksPerChild
         configuration.curve = curve
+        configuration.handshakeGiveUpMilliseconds = Int(handshakeGiveUp * 1000)
         configuration.healthFile = healthFile
         let board = boardFd.flatMap { RunningTaskBoard(fileDescriptor: $0, threads: threads) }
         if boardFd != nil && board == nil {

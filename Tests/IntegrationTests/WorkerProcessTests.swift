@@ -77,4 +77,48 @@ struct WorkerProcessTests {
         }
         for pid in children { #expect(!processExists(pid)) }
     }
+
+    @Test("--health-file: waiting without a producer, connected during a run, stale once a process is stuck")
+    func healthFile() throws {
+        let directory = try makeTemporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let health = directory.appendingPathComponent("health").path
+        let worker = try TestProcess(
+            "worker", ["--ipc", directory.path, "--processes", "2", "--health-file", health, "--log-level", "debug"],
+            in: directory)
+        defer { worker.stop() }
+        func state() -> String { (try? String(contentsOfFile: health, encoding: .utf8)) ?? "" }
+        func age() -> Double {
+            let modified = (try? FileManager.default.attributesOfItem(atPath: health))?[.modificationDate] as? Date
+            return modified.map { Date().timeIntervalSince($0) } ?? .infinity
+        }
+        func waitFor(_ condition: () -> Bool, timeout: Double) -> Bool {
+            let deadline = Date(timeIntervalSinceNow: timeout)
+            while Date() < deadline {
+                if condition() { return true }
+                usleep(100_000)  // polling a file the worker rewrites every second
+            }
+            return condition()
+        }
+        #expect(waitFor({ state() == "waiting\n" }, timeout: 20), "no producer yet: \(state())")
+
+        let input = directory.appendingPathComponent("tasks.jsonl")
+        try writeLines((1...4).map { _ in #"{"task": "sleep", "args": {"ms": 3000}}"# }, to: input)
+        let producer = try TestProcess(
+            "producer", ["--ipc", directory.path, "--input", input.path, "--output", "jsonl", "--keep-workers"],
+            in: directory)
+        defer { producer.stop() }
+        #expect(waitFor({ state() == "connected\n" }, timeout: 20), "during the run: \(state())")
+        #expect(age() < 3)
+
+        // One process stops answering: the summary is no longer rewritten, so the file goes stale.
+        let child = try #require(
+            worker.stderr.firstMatch(of: /started Worker-1 \(pid (\d+)\)/).flatMap { Int32($0.1) })
+        #expect(kill(child, SIGSTOP) == 0)
+        defer { kill(child, SIGCONT) }
+        #expect(waitFor({ age() > 3 }, timeout: 20), "stale after a process got stuck (age \(age()) s)")
+        kill(child, SIGCONT)
+        #expect(waitFor({ age() < 2 }, timeout: 20), "fresh again once it runs (age \(age()) s)")
+        #expect(producer.waitForExit(timeout: 60) == 0, "\(producer.stderr)")
+    }
 }

@@ -36,6 +36,7 @@ Commands:
   spawn   --name TAG --host I [--log FILE] -- CMD...
           Start CMD in the background inside host I (own session and process group), record
           it for down, print its PID. Output goes to FILE (default in the state directory).
+          CMD runs in / with no inherited descriptors: give absolute paths.
   wait    --name TAG [--host I] [--timeout SEC]
           Wait until the processes spawned (on host I) have exited; 124 on timeout.
   status  --name TAG               Hosts, addresses, links, impairments, spawned processes.

@@ -97,10 +97,6 @@ public final class Producer: Sendable {
         try tasks.bind(configuration.endpoints.tasks)
         let results = try Socket(context, .pull)
         try configuration.curve?.apply(to: results)
-        // Clients that fail the handshake show up here: a plaintext worker against CURVE, or the reverse.
-        let securityMonitorEndpoint = "inproc://producer-results-monitor"
-        try results.startMonitor(securityMonitorEndpoint, events: .handshakeFailed)
-        let securityMonitor = try SocketMonitor(context, endpoint: securityMonitorEndpoint)
         try results.setMaxMessageSize(Int64(configuration.maxMessageSize))
         try results.setReceiveHighWaterMark(0)
         try results.bind(configuration.endpoints.results)
@@ -109,6 +105,13 @@ public final class Producer: Sendable {
         try publisher.setXPubVerbose(true)
         try publisher.setSendHighWaterMark(10_000)
         try publisher.bind(configuration.endpoints.events)
+        // Clients that fail the handshake show up here: a plaintext worker against CURVE, or the
+        // reverse. A worker connects to events and results first (tasks only after both work).
+        let securityMonitors = try [(results, "results"), (publisher, "events")].map { socket, name in
+            let endpoint = "inproc://producer-\(name)-monitor"
+            try socket.startMonitor(endpoint, events: .handshakeFailed)
+            return try SocketMonitor(context, endpoint: endpoint)
+        }
 
         let listening = PoolEndpoints(
             tasks: try tasks.lastEndpoint, results: try results.lastEndpoint, events: try publisher.lastEndpoint)
@@ -130,7 +133,7 @@ public final class Producer: Sendable {
         let resultsIndex = poller.add(results, .readable)
         let publisherIndex = poller.add(publisher, .readable)
         let wakeIndex = poller.add(fileDescriptor: wakeup.fileDescriptor, .readable)
-        let securityIndex = poller.add(securityMonitor.socket, .readable)
+        let securityIndices = securityMonitors.map { poller.add($0.socket, .readable) }
         var handshakeFailures = RateLimitedLog()
         let message = Message()
         let tick = Duration.milliseconds(configuration.tickMilliseconds)
@@ -199,8 +202,9 @@ public final class Producer: Sendable {
                     }
                 }
             }
-            if poller.events(at: securityIndex).contains(.readable) {
-                while let event = try securityMonitor.next(dontWait: true) {
+            for (monitor, index) in zip(securityMonitors, securityIndices)
+            where poller.events(at: index).contains(.readable) {
+                while let event = try monitor.next(dontWait: true) {
                     // A refused key was logged by the ZAP handler, with the key.
                     if let text = handshakeFailureMessage(event) { handshakeFailures.warning(logger, text) }
                 }
@@ -250,7 +254,7 @@ public final class Producer: Sendable {
 
     /// Starts the ZAP handler that admits only allowlisted worker keys, logging each refusal.
     private func startAuthenticator(context: Context, curve: CurveServerSettings) throws -> ZAPAuthenticator {
-        let refusals = Mutex(RateLimitedLog())
+        let refusals = Mutex(Refusals())
         let logger = logger
         let allowed = curve.allowedClients
         if let allowed {
@@ -259,20 +263,29 @@ public final class Producer: Sendable {
             logger.warning("CURVE on; any worker that knows this producer's public key is allowed (--curve-allow-any)")
         }
         return try ZAPAuthenticator(context: context) { request in
-            guard let key = request.clientKey else {
-                refusals.withLock {
-                    $0.warning(logger, "refused a \(request.mechanism) connection from \(request.address): not CURVE")
-                }
-                return false
-            }
-            if allowed?.contains(key) ?? true { return true }
-            refusals.withLock {
-                $0.warning(
-                    logger,
-                    "refused worker key \(key.z85) from \(request.address): not in --curve-allow; it gets no task and can send no result"
-                )
-            }
+            if let key = request.clientKey, allowed?.contains(key) ?? true { return true }
+            let what =
+                request.clientKey.map {
+                    "refused worker key \($0.z85) from \(request.address): not in --curve-allow; it gets no task and can send no result"
+                } ?? "refused a \(request.mechanism) connection from \(request.address): not CURVE"
+            refusals.withLock { $0.note(what, logger: logger) }
             return false
+        }
+    }
+
+    /// Logs each distinct refusal once (a refused worker retries on every socket, every few
+    /// seconds), and a count now and then.
+    private struct Refusals {
+        var seen = Set<String>()
+        var count: UInt64 = 0
+
+        mutating func note(_ what: String, logger: Logger) {
+            count += 1
+            if seen.count < 10_000, seen.insert(what).inserted {
+                logger.warning("\(what)")
+            } else if count % 1_000 == 0 {
+                logger.warning("\(count) connections refused so far")
+            }
         }
     }
 

@@ -48,7 +48,7 @@ public enum SecurityFailure: Sendable, Equatable, CustomStringConvertible {
     case mechanismMismatch(workerUsesCurve: Bool)
     /// The producer hung up during the CURVE handshake again and again: the worker does not
     /// hold the producer's public key.
-    case handshakeRejected
+    case handshakeRejected(seconds: Int)
 
     /// The worker's exit status: 77 (EX_NOPERM) for a refused key, 78 (EX_CONFIG) for a mismatch.
     public var exitCode: Int32 {
@@ -67,8 +67,8 @@ public enum SecurityFailure: Sendable, Equatable, CustomStringConvertible {
             "the producer refused this worker's CURVE key (ZAP status \(status)): add its public key to the producer's --curve-allow"
         case .mechanismMismatch(workerUsesCurve: true):
             "the producer does not use CURVE but this worker does: drop --curve-key/--curve-server-key or start the producer with --curve-key"
-        case .handshakeRejected:
-            "the producer closed the connection during the CURVE handshake 5 times in a row: --curve-server-key is probably not its public key"
+        case .handshakeRejected(let seconds):
+            "for \(seconds) s every connection was closed during the CURVE handshake: --curve-server-key is probably not the producer's public key"
         case .mechanismMismatch(workerUsesCurve: false):
             "the producer requires CURVE encryption: start this worker with --curve-key and --curve-server-key"
         }
@@ -170,17 +170,20 @@ public enum CurveKeyFile {
         var fields = Fields()
         for rawLine in text.split(whereSeparator: \.isNewline) {
             let line = rawLine.trimmingCharacters(in: .whitespaces)
-            if line.isEmpty || line.hasPrefix("#") { continue }
-            if let equals = line.firstIndex(of: "=") {
-                let name = line[..<equals].trimmingCharacters(in: .whitespaces)
-                let value = line[line.index(after: equals)...].trimmingCharacters(in: .whitespaces)
-                    .trimmingCharacters(in: CharacterSet(charactersIn: "\""))
-                guard let key = CurveKey(z85: value) else { continue }
-                if name == "public-key" { fields.publicKeys.append(key) }
-                if name == "secret-key" { fields.secret = key }
-            } else if let key = CurveKey(z85: line) {
+            // A bare key first: the Z85 alphabet has `#` and `=`, so a key may look like a
+            // comment or an assignment. Nothing else is 40 Z85 characters with no space.
+            if let key = CurveKey(z85: line) {
                 fields.bare.append(key)
+                continue
             }
+            if line.isEmpty || line.hasPrefix("#") { continue }
+            guard let equals = line.firstIndex(of: "=") else { continue }
+            let name = line[..<equals].trimmingCharacters(in: .whitespaces)
+            let value = line[line.index(after: equals)...].trimmingCharacters(in: .whitespaces)
+                .trimmingCharacters(in: CharacterSet(charactersIn: "\""))
+            guard let key = CurveKey(z85: value) else { continue }
+            if name == "public-key" { fields.publicKeys.append(key) }
+            if name == "secret-key" { fields.secret = key }
         }
         return fields
     }

@@ -14,6 +14,11 @@ import ZeroMQ
 public final class Supervisor: Sendable {
     /// A child that reached `--max-tasks-per-child` exits with this code to be replaced.
     public static let recycleExitCode: Int32 = 100
+    /// Where child `index` writes its health file when the supervisor's is `path`.
+    public static func healthFile(_ path: String, child index: Int) -> String {
+        HealthFile.childPath(path, index: index)
+    }
+
     /// The descriptor number under which a child finds its board.
     public static let boardFileDescriptor: Int32 = 3
 
@@ -22,6 +27,7 @@ public final class Supervisor: Sendable {
     private let executable: String
     private let endpoints: PoolEndpoints
     private let curve: CurveClientSettings?
+    private let healthFile: String?
     private let childArguments: @Sendable (_ child: ChildLaunch) -> [String]
     private let logger: Logger
     private let state = Mutex(State())
@@ -61,7 +67,7 @@ public final class Supervisor: Sendable {
     ///   - childArguments: the command line of a child.
     public init(
         processes: Int, threads: Int, executable: String, endpoints: PoolEndpoints,
-        curve: CurveClientSettings? = nil, logger: Logger,
+        curve: CurveClientSettings? = nil, healthFile: String? = nil, logger: Logger,
         childArguments: @escaping @Sendable (_ child: ChildLaunch) -> [String]
     ) throws {
         self.processes = processes
@@ -69,6 +75,7 @@ public final class Supervisor: Sendable {
         self.executable = executable
         self.endpoints = endpoints
         self.curve = curve
+        self.healthFile = healthFile
         self.logger = logger
         self.childArguments = childArguments
         var boards: [RunningTaskBoard] = []
@@ -295,11 +302,18 @@ public final class Supervisor: Sendable {
 
     /// Kills a child whose task ran past its limit; the reaping loop reports and restarts it.
     private func watchTimeLimits() {
+        var health = healthFile.map { HealthFile(path: $0) }
         while true {
             // A 20 ms scan bounds how late a limit is enforced.
             if finishedSemaphore.wait(timeout: .now() + 0.02) == .success {
                 finishedSemaphore.signal()
                 return
+            }
+            if health != nil {
+                let children = state.withLock { state in
+                    state.slots.filter { $0.pid != nil }.map { (index: $0.launch.index, startedAt: $0.startedAt) }
+                }
+                health?.summarize(children: children, now: .now, logger: logger)
             }
             let now = czmq_monotonic_nanoseconds()
             for (slot, board) in boards.enumerated() {

@@ -22,6 +22,9 @@ public struct WorkerConfiguration: Sendable {
     public var goodbyeTimeoutMilliseconds: Int = 5_000
     /// CURVE keys; nil for plaintext.
     public var curve: CurveClientSettings?
+    /// With CURVE: leave (status 78) once every connection has been closed during the handshake
+    /// for this long, which is what a wrong producer key looks like.
+    public var handshakeGiveUpMilliseconds = 60_000
     /// Rewritten every second with `connected` or `waiting` (for container probes); nil: none.
     public var healthFile: String?
 

@@ -145,7 +145,8 @@ public final class WorkerNode: Sendable {
         try subscriber.startMonitor(
             monitorEndpoint, events: [.handshakeFailed, .handshakeSucceeded, .connected, .disconnected])
         let monitor = try SocketMonitor(context, endpoint: monitorEndpoint)
-        var handshakes = HandshakeWatch(usesCurve: configuration.curve != nil)
+        var handshakes = HandshakeWatch(
+            usesCurve: configuration.curve != nil, giveUp: .milliseconds(configuration.handshakeGiveUpMilliseconds))
         try subscriber.setMaxMessageSize(Int64(configuration.maxMessageSize))
         try subscriber.setReconnect(intervalMilliseconds: 100, maximumMilliseconds: 2_000)
         try subscriber.setHeartbeat(intervalMilliseconds: 1_000, timeoutMilliseconds: 5_000)
@@ -285,8 +286,11 @@ public final class WorkerNode: Sendable {
     /// Tells a permanent security problem from the ordinary comings and goings of a producer.
     private struct HandshakeWatch {
         let usesCurve: Bool
-        /// Connections closed before their handshake completed, in a row.
+        /// How long connections may keep closing during the handshake before we give up.
+        let giveUp: Duration
+        /// Connections closed before their handshake completed, in a row, and since when.
         var closedDuringHandshake = 0
+        var firstClosed: ContinuousClock.Instant?
         var handshaking = false
 
         mutating func observe(_ event: SocketEvent, logger: Logger) -> SecurityFailure? {
@@ -297,6 +301,7 @@ public final class WorkerNode: Sendable {
             case .handshakeSucceeded:
                 handshaking = false
                 closedDuringHandshake = 0
+                firstClosed = nil
             case .handshakeFailedAuthentication:
                 return .refused(status: event.value)
             case _ where event.isMechanismMismatch:
@@ -305,45 +310,25 @@ public final class WorkerNode: Sendable {
                 .disconnected where handshaking:
                 handshaking = false
                 closedDuringHandshake += 1
+                let now = ContinuousClock.now
+                if firstClosed == nil { firstClosed = now }
                 if closedDuringHandshake == 1 {
                     logger.warning("the producer closed the connection during the handshake; retrying")
                 }
                 // A CURVE server that cannot decrypt our hello (we hold the wrong server key)
-                // just hangs up: after a few in a row, say so and leave rather than retry in silence.
-                if usesCurve && closedDuringHandshake >= 5 { return .handshakeRejected }
+                // just hangs up. So does a proxy in front of a producer that is down: only a
+                // long unbroken run of hang-ups, with not one handshake completed, means the key.
+                guard usesCurve, closedDuringHandshake >= 5, let since = firstClosed else { break }
+                if closedDuringHandshake == 5 {
+                    logger.error(
+                        "the producer keeps closing the connection during the CURVE handshake: is --curve-server-key its public key?"
+                    )
+                }
+                if now - since >= giveUp { return .handshakeRejected(seconds: Int((now - since).components.seconds)) }
             default:
                 break
             }
             return nil
-        }
-    }
-
-    /// The file container probes read: `connected` while the producer's broadcasts arrive (they
-    /// come every 250 ms), `waiting` otherwise; rewritten every second, so a stale file means a
-    /// stuck worker.
-    private struct HealthFile {
-        let path: String
-        var lastHeard: ContinuousClock.Instant?
-        var lastWritten: ContinuousClock.Instant?
-        var warned = false
-
-        init(path: String) { self.path = path }
-
-        mutating func heard() { lastHeard = .now }
-
-        mutating func update(now: ContinuousClock.Instant, logger: Logger) {
-            if let lastWritten, now - lastWritten < .seconds(1) { return }
-            lastWritten = now
-            let connected = lastHeard.map { now - $0 < .seconds(3) } ?? false
-            let text = connected ? "connected\n" : "waiting\n"
-            let temporary = "\(path).\(getpid()).tmp"
-            do {
-                try text.write(toFile: temporary, atomically: false, encoding: .utf8)
-                guard rename(temporary, path) == 0 else { throw POSIXError(.init(rawValue: errno) ?? .EIO) }
-            } catch {
-                if !warned { logger.warning("cannot write health file \(path): \(error)") }
-                warned = true
-            }
         }
     }
 
