@@ -195,3 +195,31 @@ struct GeneratedTaskTests {
                 })
     }
 }
+
+@Suite("Result lines")
+struct ResultLineTests {
+    @Test(
+        "strings in jsonl lines are quoted exactly as JSONSerialization quotes them",
+        arguments: [
+            "Worker-1", "vm", "", "a/b", "say \"hi\"", "back\\slash", "tab\there", "line\nbreak", "ünï", "\u{1}",
+        ])
+    func quoting(text: String) throws {
+        let expected = try JSONSerialization.data(
+            withJSONObject: text, options: [.fragmentsAllowed, .withoutEscapingSlashes])
+        #expect(TaskOutcome.quoted(text) == String(decoding: expected, as: UTF8.self))
+    }
+
+    @Test("a result line is one JSON object with the outcome's fields")
+    func line() throws {
+        let outcome = TaskOutcome(
+            id: 7, name: "multiply", status: .ok, payload: Array(#""3 * 4 = 12""#.utf8), runMicroseconds: 5,
+            worker: WorkerInfo(id: 1, name: "Worker-2", host: "host \"b\"", pid: 42, threads: 1))
+        let object = try #require(
+            try JSONSerialization.jsonObject(with: Data(outcome.jsonLine.utf8)) as? [String: Any])
+        #expect(object["id"] as? Int == 7)
+        #expect(object["result"] as? String == "3 * 4 = 12")
+        #expect(object["worker"] as? String == "Worker-2")
+        #expect(object["host"] as? String == "host \"b\"")
+        #expect(object["pid"] as? Int == 42)
+    }
+}

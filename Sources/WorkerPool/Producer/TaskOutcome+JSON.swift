@@ -18,6 +18,8 @@ extension TaskOutcome {
     }
 
     static func quoted(_ text: String) -> String {
+        // Names, hosts and most messages are plain ASCII: quoting them needs no serializer.
+        if let plain = FastJSONEncoder.string(text) { return String(decoding: plain, as: UTF8.self) }
         guard
             let data = try? JSONSerialization.data(
                 withJSONObject: text, options: [.fragmentsAllowed, .withoutEscapingSlashes])
