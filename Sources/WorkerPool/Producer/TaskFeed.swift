@@ -25,7 +25,7 @@ final class TaskFeed: @unchecked Sendable {
     init(capacity: Int, wakeup: Wakeup) {
         self.capacity = max(capacity, 1)
         self.wakeup = wakeup
-        pending.reserveCapacity(min(self.capacity, 4_096))
+        pending.reserveCapacity(min(self.capacity, 256))
     }
 
     /// Runs `source` on a new thread, numbering items from 1.
@@ -62,7 +62,7 @@ final class TaskFeed: @unchecked Sendable {
         defer { condition.unlock() }
         guard !pending.isEmpty else { return nil }
         var taken: [Entry] = []
-        taken.reserveCapacity(min(capacity, 4_096))
+        taken.reserveCapacity(min(capacity, 256))  // small: a trickle of input must not cost a large allocation per item
         swap(&taken, &pending)
         condition.signal()
         return taken
