@@ -62,7 +62,8 @@ final class TaskFeed: @unchecked Sendable {
         defer { condition.unlock() }
         guard !pending.isEmpty else { return nil }
         var taken: [Entry] = []
-        taken.reserveCapacity(min(capacity, 256))  // small: a trickle of input must not cost a large allocation per item
+        // Small: a trickle of input must not cost a large allocation per item.
+        taken.reserveCapacity(min(capacity, 256))
         swap(&taken, &pending)
         condition.signal()
         return taken
