@@ -27,11 +27,16 @@ public struct CurveKey: Sendable, Hashable, CustomStringConvertible {
         guard bytes.count == 32 else { return nil }
         var text = [CChar](repeating: 0, count: 41)
         guard zmq_z85_encode(&text, bytes, 32) != nil else { return nil }
-        self.init(z85: String(decoding: text.prefix(40).map(UInt8.init(bitPattern:)), as: UTF8.self))
+        self.init(z85: z85Text(text))
     }
 
     /// Shows only the start of the key: enough to tell keys apart in logs.
     public var description: String { "\(z85.prefix(8))…" }
+}
+
+/// The 40 characters libzmq wrote into a 41-byte, NUL-terminated buffer.
+private func z85Text(_ buffer: [CChar]) -> String {
+    String(decoding: buffer.prefix(40).map(UInt8.init(bitPattern:)), as: UTF8.self)
 }
 
 /// A CURVE key pair.
@@ -49,8 +54,8 @@ public struct CurveKeyPair: Sendable, Equatable {
         guard zmq_curve_keypair(&publicText, &secretText) == 0 else {
             throw ZeroMQError.last("zmq_curve_keypair")
         }
-        guard let publicKey = CurveKey(z85: String(cString: publicText)),
-            let secretKey = CurveKey(z85: String(cString: secretText))
+        guard let publicKey = CurveKey(z85: z85Text(publicText)),
+            let secretKey = CurveKey(z85: z85Text(secretText))
         else { throw ZeroMQError(errno: EINVAL, operation: "zmq_curve_keypair") }
         return CurveKeyPair(publicKey: publicKey, secretKey: secretKey)
     }
@@ -59,7 +64,7 @@ public struct CurveKeyPair: Sendable, Equatable {
     public init(secretKey: CurveKey) throws {
         var publicText = [CChar](repeating: 0, count: 41)
         guard zmq_curve_public(&publicText, secretKey.z85) == 0,
-            let publicKey = CurveKey(z85: String(cString: publicText))
+            let publicKey = CurveKey(z85: z85Text(publicText))
         else { throw ZeroMQError.last("zmq_curve_public") }
         self.publicKey = publicKey
         self.secretKey = secretKey
@@ -88,9 +93,6 @@ extension Socket {
         try setOption(ZMQ_CURVE_PUBLICKEY, bytes: keys.publicKey.bytes)
         try setOption(ZMQ_CURVE_SECRETKEY, bytes: keys.secretKey.bytes)
     }
-
-    /// How long a connection may take to complete its handshake before libzmq drops it.
-    public func setHandshakeInterval(milliseconds: Int32) throws { try setOption(ZMQ_HANDSHAKE_IVL, milliseconds) }
 }
 
 extension SocketEvent.Kind {

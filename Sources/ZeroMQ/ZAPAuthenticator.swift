@@ -24,12 +24,6 @@ public final class ZAPAuthenticator: Sendable {
 
     private let stopped = Atomic<Bool>(false)
     private let finished = DispatchSemaphore(value: 0)
-    private let acceptedCount = Atomic<UInt64>(0)
-    private let refusedCount = Atomic<UInt64>(0)
-
-    /// Connections accepted and refused so far.
-    public var accepted: UInt64 { acceptedCount.load(ordering: .relaxed) }
-    public var refused: UInt64 { refusedCount.load(ordering: .relaxed) }
 
     /// - Parameter decide: called on the handler's thread for each request; true accepts.
     public init(context: Context, decide: @escaping @Sendable (ZAPRequest) -> Bool) throws {
@@ -85,7 +79,6 @@ public final class ZAPAuthenticator: Sendable {
             [Array("1.0".utf8), requestID, Array(code.utf8), Array(text.utf8), [], []]
         }
         guard frames.count >= 6, frames[0] == Array("1.0".utf8) else {
-            refusedCount.add(1, ordering: .relaxed)
             return answer("500", "malformed ZAP request")
         }
         let text = { (index: Int) in String(decoding: frames[index], as: UTF8.self) }
@@ -93,11 +86,6 @@ public final class ZAPAuthenticator: Sendable {
         let request = ZAPRequest(
             domain: text(2), address: text(3), mechanism: mechanism,
             clientKey: mechanism == "CURVE" && frames.count > 6 ? CurveKey(bytes: frames[6]) : nil)
-        if decide(request) {
-            acceptedCount.add(1, ordering: .relaxed)
-            return answer("200", "OK")
-        }
-        refusedCount.add(1, ordering: .relaxed)
-        return answer("400", "key not allowed")
+        return decide(request) ? answer("200", "OK") : answer("400", "key not allowed")
     }
 }

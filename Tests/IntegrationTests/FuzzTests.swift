@@ -52,8 +52,8 @@ struct FuzzTests {
         let directory = try makeTemporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
         let endpoints = PoolEndpoints.ipc(directory: directory.path)
-        let input = directory.appendingPathComponent("tasks.jsonl")
-        try writeLines((1...300).map { #"{"task": "multiply", "args": {"a": \#($0), "b": 4}}"# }, to: input)
+        let input = try writeTaskFile(
+            (1...300).map { #"{"task": "multiply", "args": {"a": \#($0), "b": 4}}"# }, in: directory)
         let producer = try TestProcess(
             "producer",
             [

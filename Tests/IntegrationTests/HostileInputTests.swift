@@ -40,8 +40,8 @@ struct HostileInputTests {
     func garbageAtProducer() throws {
         let directory = try makeTemporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
-        let input = directory.appendingPathComponent("tasks.jsonl")
-        try writeLines((1...200).map { #"{"task": "multiply", "args": {"a": \#($0), "b": 2}}"# }, to: input)
+        let input = try writeTaskFile(
+            (1...200).map { #"{"task": "multiply", "args": {"a": \#($0), "b": 2}}"# }, in: directory)
         let producer = try TestProcess(
             "producer",
             [

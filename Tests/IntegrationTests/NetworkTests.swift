@@ -167,8 +167,7 @@ struct NetworkTests {
         // Windows are sized by round trip, so a slow host catches up once warm; what it loses is
         // the start (80 ms and more of a run of about half a second), which this delay makes plain.
         try cluster.netem(host: 3, delayMilliseconds: 40)
-        let input = directory.appendingPathComponent("tasks.jsonl")
-        try writeLines((1...3000).map { _ in #"{"task": "sleep", "args": {"ms": 1}}"# }, to: input)
+        let input = try writeTaskFile((1...3000).map { _ in #"{"task": "sleep", "args": {"ms": 1}}"# }, in: directory)
         let (producer, endpoints) = try Self.startProducer(
             cluster: cluster, arguments: ["--input", input.path, "--wait-workers", "6"], in: directory)
         defer { producer.stop() }
@@ -188,8 +187,7 @@ struct NetworkTests {
         let cluster = try NetnsCluster(hosts: 3)
         defer { cluster.down() }
         let count = 12_000
-        let input = directory.appendingPathComponent("tasks.jsonl")
-        try writeLines((1...count).map { _ in #"{"task": "sleep", "args": {"ms": 2}}"# }, to: input)
+        let input = try writeTaskFile((1...count).map { _ in #"{"task": "sleep", "args": {"ms": 2}}"# }, in: directory)
         let (producer, endpoints) = try Self.startProducer(
             cluster: cluster, arguments: ["--input", input.path, "--wait-workers", "6"], in: directory)
         defer { producer.stop() }
@@ -221,9 +219,9 @@ struct NetworkTests {
         _ = try SecurityTests.keygen("producer", in: directory)
         _ = try SecurityTests.keygen("worker", in: directory)
         let marker = "zwp-marker-\(UUID().uuidString.prefix(8))"
-        let input = directory.appendingPathComponent("tasks.jsonl")
-        try writeLines(
-            (1...200).map { #"{"task": "multiply", "args": {"a": \#($0), "b": 2, "note": "\#(marker)"}}"# }, to: input)
+        let input = try writeTaskFile(
+            (1...200).map { #"{"task": "multiply", "args": {"a": \#($0), "b": 2, "note": "\#(marker)"}}"# },
+            in: directory)
 
         /// Runs the pool once under a capture and returns what the capture holds.
         func capturedRun(curve: Bool) throws -> Data {

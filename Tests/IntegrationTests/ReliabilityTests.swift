@@ -30,8 +30,7 @@ struct ReliabilityTests {
     func chaos() throws {
         let directory = try makeTemporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
-        let input = directory.appendingPathComponent("tasks.jsonl")
-        try writeLines((1...20_000).map { _ in #"{"task": "sleep", "args": {"ms": 1}}"# }, to: input)
+        let input = try writeTaskFile((1...20_000).map { _ in #"{"task": "sleep", "args": {"ms": 1}}"# }, in: directory)
         let worker = try TestProcess(
             "worker", ["--ipc", directory.path, "--processes", "4", "--log-level", "debug"], in: directory)
         defer { worker.stop() }
@@ -65,8 +64,7 @@ struct ReliabilityTests {
     func wholeWorkerKilled() throws {
         let directory = try makeTemporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
-        let input = directory.appendingPathComponent("tasks.jsonl")
-        try writeLines((1...400).map { _ in #"{"task": "sleep", "args": {"ms": 5}}"# }, to: input)
+        let input = try writeTaskFile((1...400).map { _ in #"{"task": "sleep", "args": {"ms": 5}}"# }, in: directory)
         let doomed = try TestProcess("worker", ["--ipc", directory.path, "--log-level", "debug"], in: directory)
         defer { doomed.stop() }
         let survivor = try TestProcess("worker", ["--ipc", directory.path], in: directory)
@@ -99,8 +97,7 @@ struct ReliabilityTests {
     func frozenWorkerComesBack() throws {
         let directory = try makeTemporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
-        let input = directory.appendingPathComponent("tasks.jsonl")
-        try writeLines((1...3_000).map { _ in #"{"task": "sleep", "args": {"ms": 2}}"# }, to: input)
+        let input = try writeTaskFile((1...3_000).map { _ in #"{"task": "sleep", "args": {"ms": 2}}"# }, in: directory)
         let frozen = try TestProcess("worker", ["--ipc", directory.path, "--log-level", "debug"], in: directory)
         defer { frozen.stop() }
         let other = try TestProcess("worker", ["--ipc", directory.path], in: directory)
@@ -238,8 +235,8 @@ struct ReliabilityTests {
     func producerRestart() throws {
         let directory = try makeTemporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
-        let input = directory.appendingPathComponent("tasks.jsonl")
-        try writeLines((1...200).map { #"{"task": "multiply", "args": {"a": \#($0), "b": 5}}"# }, to: input)
+        let input = try writeTaskFile(
+            (1...200).map { #"{"task": "multiply", "args": {"a": \#($0), "b": 5}}"# }, in: directory)
         let worker = try TestProcess("worker", ["--ipc", directory.path, "--processes", "2"], in: directory)
         defer { worker.stop() }
         for run in 1...2 {
@@ -259,8 +256,8 @@ struct ReliabilityTests {
     func maxTasksPerChild() throws {
         let directory = try makeTemporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
-        let input = directory.appendingPathComponent("tasks.jsonl")
-        try writeLines((1...100).map { #"{"task": "multiply", "args": {"a": \#($0), "b": 1}}"# }, to: input)
+        let input = try writeTaskFile(
+            (1...100).map { #"{"task": "multiply", "args": {"a": \#($0), "b": 1}}"# }, in: directory)
         let worker = try TestProcess(
             "worker", ["--ipc", directory.path, "--processes", "2", "--max-tasks-per-child", "10"], in: directory)
         defer { worker.stop() }

@@ -64,8 +64,8 @@ struct SecurityTests {
         _ = try Self.keygen("allowed", in: directory)
         let stranger = try Self.keygen("stranger", in: directory)
         let path = { (name: String) in directory.appendingPathComponent(name).path }
-        let input = directory.appendingPathComponent("tasks.jsonl")
-        try writeLines((1...200).map { #"{"task": "multiply", "args": {"a": \#($0), "b": 3}}"# }, to: input)
+        let input = try writeTaskFile(
+            (1...200).map { #"{"task": "multiply", "args": {"a": \#($0), "b": 3}}"# }, in: directory)
         let endpoints = PoolEndpoints.ipc(directory: directory.path)
         let producer = try TestProcess(
             "producer",

@@ -117,6 +117,13 @@ func writeLines(_ lines: [String], to url: URL) throws {
     try (lines.joined(separator: "\n") + "\n").write(to: url, atomically: true, encoding: .utf8)
 }
 
+/// Writes `lines` as `tasks.jsonl` in `directory` and returns its URL (a producer's `--input`).
+func writeTaskFile(_ lines: [String], in directory: URL) throws -> URL {
+    let url = directory.appendingPathComponent("tasks.jsonl")
+    try writeLines(lines, to: url)
+    return url
+}
+
 /// Whether a process with this pid still exists (zombies included).
 func processExists(_ pid: Int32) -> Bool {
     kill(pid, 0) == 0 || errno == EPERM

@@ -43,8 +43,8 @@ struct WorkerProcessTests {
         #expect(worker.waitForStderr(containing: "Worker-1 (pid \(started)) died with signal 9"), "\(worker.stderr)")
         #expect(worker.waitForStderr(containing: "restarting"))
 
-        let input = directory.appendingPathComponent("tasks.jsonl")
-        try writeLines((1...100).map { #"{"task": "multiply", "args": {"a": \#($0), "b": 1}}"# }, to: input)
+        let input = try writeTaskFile(
+            (1...100).map { #"{"task": "multiply", "args": {"a": \#($0), "b": 1}}"# }, in: directory)
         let producer = try TestProcess(
             "producer", ["--ipc", directory.path, "--input", input.path, "--output", "jsonl", "--wait-workers", "2"],
             in: directory)
@@ -102,8 +102,7 @@ struct WorkerProcessTests {
         }
         #expect(waitFor({ state() == "waiting\n" }, timeout: 20), "no producer yet: \(state())")
 
-        let input = directory.appendingPathComponent("tasks.jsonl")
-        try writeLines((1...4).map { _ in #"{"task": "sleep", "args": {"ms": 3000}}"# }, to: input)
+        let input = try writeTaskFile((1...4).map { _ in #"{"task": "sleep", "args": {"ms": 3000}}"# }, in: directory)
         let producer = try TestProcess(
             "producer", ["--ipc", directory.path, "--input", input.path, "--output", "jsonl", "--keep-workers"],
             in: directory)

@@ -91,19 +91,21 @@ enum FastJSON {
 /// `[.sortedKeys, .withoutEscapingSlashes]`) would: fixed-width integers, `Bool`, and strings of
 /// printable ASCII without `"` or `\`. Returns `nil` for anything else.
 enum FastJSONEncoder {
+    private static let integerTypes: Set<ObjectIdentifier> = [
+        ObjectIdentifier(Int.self), ObjectIdentifier(Int8.self), ObjectIdentifier(Int16.self),
+        ObjectIdentifier(Int32.self), ObjectIdentifier(Int64.self), ObjectIdentifier(UInt.self),
+        ObjectIdentifier(UInt8.self), ObjectIdentifier(UInt16.self), ObjectIdentifier(UInt32.self),
+        ObjectIdentifier(UInt64.self),
+    ]
+
     static func encode<T: Encodable>(_ value: T) -> [UInt8]? {
-        if T.self == String.self { return string(value as! String) }
-        if T.self == Int.self { return integer(value as! Int) }
-        if T.self == Bool.self { return (value as! Bool) ? Array("true".utf8) : Array("false".utf8) }
-        if T.self == Int64.self { return integer(value as! Int64) }
-        if T.self == Int32.self { return integer(value as! Int32) }
-        if T.self == Int16.self { return integer(value as! Int16) }
-        if T.self == Int8.self { return integer(value as! Int8) }
-        if T.self == UInt.self { return integer(value as! UInt) }
-        if T.self == UInt64.self { return integer(value as! UInt64) }
-        if T.self == UInt32.self { return integer(value as! UInt32) }
-        if T.self == UInt16.self { return integer(value as! UInt16) }
-        if T.self == UInt8.self { return integer(value as! UInt8) }
+        if T.self == String.self, let text = value as? String { return string(text) }
+        if T.self == Bool.self, let flag = value as? Bool { return Array((flag ? "true" : "false").utf8) }
+        // The standard integers only: a type of one's own may encode itself another way, and
+        // 128-bit ones need more digits than `integer` writes.
+        if integerTypes.contains(ObjectIdentifier(T.self)), let number = value as? any FixedWidthInteger {
+            return integer(number)
+        }
         return nil
     }
 
