@@ -69,8 +69,21 @@ public struct ProducerCommand: ParsableCommand {
     @Option(help: "Record finished tasks in this file; rerun with the same input and journal to resume.")
     var journal: String?
 
-    @Option(help: "Tasks per message.")
-    var batch: Int = 1
+    @Option(
+        help: ArgumentHelp(
+            "The most tasks in one message.",
+            discussion:
+                "Each worker thread gets what its credit allows in one message (fast tasks in batches, slow ones alone); this only caps it."
+        ))
+    var batch: Int = 1_000
+
+    @Option(
+        help: ArgumentHelp(
+            "The most worker processes known at once.",
+            discussion:
+                "A hello beyond it makes room by forgetting the worker idle longest, and is refused while every known worker is at work: a flood of made-up senders costs a bounded amount of memory."
+        ))
+    var maxWorkers: Int = 10_000
 
     @Option(
         name: .customLong("set-event"),
@@ -129,6 +142,7 @@ public struct ProducerCommand: ParsableCommand {
             throw ValidationError("--worker-timeout must be 1.5-86400 s: workers send a heartbeat every second")
         }
         guard (1...Int(UInt16.max)).contains(batch) else { throw ValidationError("--batch must be 1-65535") }
+        guard maxWorkers >= 1 else { throw ValidationError("--max-workers must be at least 1") }
         guard maxMessageSize >= 1024 else { throw ValidationError("--max-message-size must be at least 1024") }
         if let generate, generate < 0 { throw ValidationError("--generate cannot be negative") }
         let sources = [input != nil, demo, generate != nil].filter { $0 }.count
@@ -171,6 +185,8 @@ public struct ProducerCommand: ParsableCommand {
         configuration.workerTimeoutMilliseconds = Int(workerTimeout * 1000)
         configuration.journalPath = journal
         configuration.batchSize = batch
+        configuration.maxWorkers = maxWorkers
+        configuration.keepsResultPayloads = output != .none || journal != nil
         configuration.maxMessageSize = maxMessageSize
         configuration.shutdownWorkersAtEnd = !keepWorkers
         configuration.minimumWorkers = waitWorkers ?? localWorkers

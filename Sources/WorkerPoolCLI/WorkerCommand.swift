@@ -70,6 +70,7 @@ public struct WorkerCommand: ParsableCommand {
     @Option(help: .hidden) var childIndex: Int?
     @Option(help: .hidden) var parentPid: Int32?
     @Option(help: .hidden) var workerId: UInt32?
+    @Option(help: .hidden) var supervisorId: UInt32 = 0
     @Option(help: .hidden) var restarts: UInt32 = 0
     @Option(help: .hidden) var boardFd: Int32?
 
@@ -153,7 +154,7 @@ public struct WorkerCommand: ParsableCommand {
             let health = healthFile.map { ["--health-file", Supervisor.healthFile($0, child: child.index)] } ?? []
             return common + health + [
                 "--child-index", "\(child.index)", "--worker-id", "\(child.workerID)", "--restarts",
-                "\(child.restarts)",
+                "\(child.restarts)", "--supervisor-id", "\(child.supervisorID)",
             ]
         }
         let signals = onTerminationSignals { number in
@@ -181,6 +182,7 @@ public struct WorkerCommand: ParsableCommand {
         configuration.threads = threads
         configuration.maxMessageSize = maxMessageSize
         configuration.workerID = workerId
+        configuration.supervisorID = supervisorId
         configuration.restarts = restarts
         configuration.maxTasks = maxTasksPerChild
         configuration.curve = curve

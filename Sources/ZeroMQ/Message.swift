@@ -1,4 +1,5 @@
 import CZeroMQ
+import Glibc
 
 /// A reusable receive buffer for one frame (`zmq_msg_t`).
 ///
@@ -30,6 +31,23 @@ public final class Message {
             return try body(UnsafeRawBufferPointer(start: nil, count: 0))
         }
         return try body(UnsafeRawBufferPointer(start: data, count: size))
+    }
+
+    /// A metadata property of the frame (`zmq_msg_gets`), e.g. `User-Id`: what the ZAP handler
+    /// said of the connection it came on. Nil when the connection has no such property.
+    public func property(_ name: String) -> String? {
+        guard let value = zmq_msg_gets(pointer, name) else { return nil }
+        return String(cString: value)
+    }
+
+    /// Calls `body` with the bytes of property `name` (valid only during the call), or with nil;
+    /// no String is built.
+    public func withProperty<R>(_ name: StaticString, _ body: (UnsafeRawBufferPointer?) -> R) -> R {
+        let value = name.withUTF8Buffer { utf8 in
+            utf8.withMemoryRebound(to: CChar.self) { zmq_msg_gets(pointer, $0.baseAddress) }
+        }
+        guard let value else { return body(nil) }
+        return body(UnsafeRawBufferPointer(start: value, count: strlen(value)))
     }
 
     /// A copy of the frame's bytes.

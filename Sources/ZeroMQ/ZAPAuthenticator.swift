@@ -75,8 +75,10 @@ public final class ZAPAuthenticator: Sendable {
 
     private func reply(to frames: [[UInt8]], decide: (ZAPRequest) -> Bool) -> [[UInt8]] {
         let requestID = frames.count > 1 ? frames[1] : []
-        func answer(_ code: String, _ text: String) -> [[UInt8]] {
-            [Array("1.0".utf8), requestID, Array(code.utf8), Array(text.utf8), [], []]
+        // The user id of an accepted CURVE client is its public key (Z85): every message it
+        // sends carries it as the `User-Id` property, which binds a sender to its key.
+        func answer(_ code: String, _ text: String, userID: String = "") -> [[UInt8]] {
+            [Array("1.0".utf8), requestID, Array(code.utf8), Array(text.utf8), Array(userID.utf8), []]
         }
         guard frames.count >= 6, frames[0] == Array("1.0".utf8) else {
             return answer("500", "malformed ZAP request")
@@ -86,6 +88,7 @@ public final class ZAPAuthenticator: Sendable {
         let request = ZAPRequest(
             domain: text(2), address: text(3), mechanism: mechanism,
             clientKey: mechanism == "CURVE" && frames.count > 6 ? CurveKey(bytes: frames[6]) : nil)
-        return decide(request) ? answer("200", "OK") : answer("400", "key not allowed")
+        guard decide(request) else { return answer("400", "key not allowed") }
+        return answer("200", "OK", userID: request.clientKey?.z85 ?? "")
     }
 }

@@ -19,8 +19,11 @@ struct FuzzTests {
         WireFormat.encode(EventRequest(.set, "fuzz"), sender: 7),
         WireFormat.encode(started: [TaskAttempt(id: 1, attempt: 1)], sender: 7),
         WireFormat.encode(WorkerHeartbeat(tasksDone: 1, tasksFailed: 0, restarts: 0, held: []), sender: 7),
-        WireFormat.encode(WorkerLoss(reason: .died, detail: 9, signalled: true, running: []), worker: 7),
-        WireFormat.encode(readyThread: 0, sender: 7),
+        WireFormat.encode(
+            WorkerLoss(process: 7, reason: .died, detail: 9, signalled: true, running: []), supervisor: 8),
+        WireFormat.encode(
+            readyThread: 0, hello: WorkerHello(pid: 1, threads: 1, supervisor: 8, name: "Worker-9", host: "h"),
+            sender: 7),
         WireFormat.encode(EventSnapshot(sequence: 1, shutdown: false, setEvents: ["x"])),
         WireFormat.encode(releasedWorkers: [7]),
     ]

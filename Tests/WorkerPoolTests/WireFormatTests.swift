@@ -38,12 +38,15 @@ struct WireFormatTests {
             try WireFormat.decodeWorkerMessage(WireFormat.encode(heartbeat, sender: 3))
                 == .heartbeat(sender: 3, heartbeat))
         let loss = WorkerLoss(
-            reason: .timeLimit, detail: 9, signalled: true, culprit: 7, running: [TaskAttempt(id: 7, attempt: 1)])
+            process: 12, reason: .timeLimit, detail: 9, signalled: true, culprit: 7,
+            running: [TaskAttempt(id: 7, attempt: 1)])
         #expect(
-            try WireFormat.decodeWorkerMessage(WireFormat.encode(loss, worker: 12)) == .workerLost(worker: 12, loss))
+            try WireFormat.decodeWorkerMessage(WireFormat.encode(loss, supervisor: 30))
+                == .workerLost(supervisor: 30, loss))
+        let hello = WorkerHello(pid: 5, threads: 2, supervisor: 30, name: "Worker-2", host: "h")
         #expect(
-            try WireFormat.decodeTaskChannel(WireFormat.encode(readyThread: 2, sender: 12))
-                == .ready(sender: 12, thread: 2))
+            try WireFormat.decodeTaskChannel(WireFormat.encode(readyThread: 2, hello: hello, sender: 12))
+                == .ready(sender: 12, thread: 2, hello: hello))
         let snapshot = EventSnapshot(epoch: 77, sequence: 1, shutdown: false, setEvents: [])
         #expect(try WireFormat.decodeBroadcast(WireFormat.encode(snapshot)) == .eventState(snapshot))
     }
@@ -78,13 +81,13 @@ struct WireFormatTests {
         "hostile input is a typed error, never a crash",
         arguments: [
             ([], WireError.emptyMessage),
-            ([2, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], .unsupportedVersion(2)),
-            ([1, 99, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], .unknownKind(99)),
-            ([1, 1, 0], .truncated(what: "record count", needed: 2, available: 1)),
-            ([1, 2, 0, 0, 0, 0, 0, 0, 0], .truncated(what: "epoch", needed: 4, available: 1)),
-            ([1, 2, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 2, 3], .truncated(what: "task id", needed: 8, available: 3)),
-            ([1, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 9], .trailingBytes(1)),
-            ([1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], .unexpectedKind(.tasks, socket: "results")),
+            ([1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], .unsupportedVersion(1)),
+            ([2, 99, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], .unknownKind(99)),
+            ([2, 1, 0], .truncated(what: "record count", needed: 2, available: 1)),
+            ([2, 2, 0, 0, 0, 0, 0, 0, 0], .truncated(what: "epoch", needed: 4, available: 1)),
+            ([2, 2, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 2, 3], .truncated(what: "task id", needed: 8, available: 3)),
+            ([2, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 9], .trailingBytes(1)),
+            ([2, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], .unexpectedKind(.tasks, socket: "results")),
         ] as [([UInt8], WireError)])
     func hostileWorkerMessages(bytes: [UInt8], expected: WireError) {
         #expect(throws: expected) { try WireFormat.decodeWorkerMessage(bytes) }

@@ -8,21 +8,18 @@ import ZeroMQ
 /// broadcasts events, and sends workers home at the end (the `JoinableQueue.join()` plus poison
 /// pills of the lecture, without the pills).
 ///
-/// The tasks socket is a ROUTER, not the PUSH of the first design: PUSH deals tasks round robin
-/// to every connected worker whatever it holds, so a worker stuck on a long task hoards work
-/// while others idle. With ROUTER the producer picks a worker thread that has credit.
-///
-/// ``run(source:onBound:onResult:onProgress:)`` makes every ZeroMQ call on the thread that
-/// calls it; ``events`` and ``cancel()`` are safe from any thread.
+/// The decisions are ``ProducerCore``'s, which does no I/O; this type owns the sockets and the
+/// threads around it: ``run(source:onBound:onResult:onProgress:onWorkers:)`` makes every
+/// ZeroMQ call on the thread that calls it; ``events`` and ``cancel()`` are safe from any thread.
 public final class Producer: Sendable {
     public let configuration: ProducerConfiguration
     /// The pool's events. Setting one here broadcasts it to every worker.
     public let events: PoolEvents
-    private let logger: Logger
-    private let wakeup = Wakeup()
+    let logger: Logger
+    let wakeup = Wakeup()
     private let flags = Mutex(Flags())
 
-    private struct Flags {
+    struct Flags {
         var eventsChanged = false
         var cancelled = false
         var workersRequested = false
@@ -63,6 +60,17 @@ public final class Producer: Sendable {
         wakeup.signal()
     }
 
+    /// The requests made from other threads since the last call.
+    func takeFlags() -> Flags {
+        flags.withLock { flags -> Flags in
+            defer {
+                flags.eventsChanged = false
+                flags.workersRequested = false
+            }
+            return flags
+        }
+    }
+
     /// Runs the whole job on the calling thread and returns when every task has ended and the
     /// workers have left (or the goodbye timeout passed).
     ///
@@ -84,249 +92,20 @@ public final class Producer: Sendable {
         if let journal, !journal.finished.isEmpty {
             logger.info("journal \(journal.path) holds \(journal.finished.count) finished tasks; they are skipped")
         }
-        let context = try Context()
-        // Bound before the sockets it guards, so no connection slips in unchecked.
-        let authenticator = try configuration.curve.map { try startAuthenticator(context: context, curve: $0) }
-        defer { authenticator?.stop() }
-        let tasks = try Socket(context, .router)
-        try configuration.curve?.apply(to: tasks)
-        try tasks.setRouterMandatory(true)
-        // Credit, not the high-water mark, bounds what each worker thread holds.
-        try tasks.setSendHighWaterMark(0)
-        try tasks.setMaxMessageSize(Int64(configuration.maxMessageSize))
-        try tasks.bind(configuration.endpoints.tasks)
-        let results = try Socket(context, .pull)
-        try configuration.curve?.apply(to: results)
-        try results.setMaxMessageSize(Int64(configuration.maxMessageSize))
-        try results.setReceiveHighWaterMark(0)
-        try results.bind(configuration.endpoints.results)
-        let publisher = try Socket(context, .xpub)
-        try configuration.curve?.apply(to: publisher)
-        try publisher.setXPubVerbose(true)
-        try publisher.setSendHighWaterMark(10_000)
-        try publisher.bind(configuration.endpoints.events)
-        // Clients that fail the handshake show up here: a plaintext worker against CURVE, or the
-        // reverse. A worker connects to events and results first (tasks only after both work).
-        let securityMonitors = try [(results, "results"), (publisher, "events")].map { socket, name in
-            let endpoint = "inproc://producer-\(name)-monitor"
-            try socket.startMonitor(endpoint, events: .handshakeFailed)
-            return try SocketMonitor(context, endpoint: endpoint)
-        }
-
-        let listening = PoolEndpoints(
-            tasks: try tasks.lastEndpoint, results: try results.lastEndpoint, events: try publisher.lastEndpoint)
-        let bound = PoolEndpoints(
-            tasks: PoolEndpoints.localConnectAddress(forBound: listening.tasks),
-            results: PoolEndpoints.localConnectAddress(forBound: listening.results),
-            events: PoolEndpoints.localConnectAddress(forBound: listening.events))
-        logger.info("producer bound \(listening)")
-        try onBound(bound)
-
-        var loop = ProducerLoop(
-            configuration: configuration, logger: logger, events: events,
-            feed: TaskFeed(capacity: 4_096, wakeup: wakeup), epoch: epoch, journal: journal, onResult: onResult)
-        loop.feed.start(source)
-        defer { loop.feed.cancel() }
-
-        var poller = Poller()
-        let tasksIndex = poller.add(tasks, .readable)
-        let resultsIndex = poller.add(results, .readable)
-        let publisherIndex = poller.add(publisher, .readable)
-        let wakeIndex = poller.add(fileDescriptor: wakeup.fileDescriptor, .readable)
-        let securityIndices = securityMonitors.map { poller.add($0.socket, .readable) }
-        var handshakeFailures = RateLimitedLog()
-        let message = Message()
-        let tick = Duration.milliseconds(configuration.tickMilliseconds)
-        var lastTick = ContinuousClock.now
-        var goodbyeDeadline: ContinuousClock.Instant?
-        var cancelDeadline: ContinuousClock.Instant?
-
-        while true {
-            try dispatch(&loop, on: tasks)
-            try poller.poll(timeoutMilliseconds: loop.hasUnreported ? 5 : configuration.tickMilliseconds)
-            if poller.events(at: wakeIndex).contains(.readable) { wakeup.drain() }
-            let flagsNow = flags.withLock { flags -> Flags in
-                defer {
-                    flags.eventsChanged = false
-                    flags.workersRequested = false
-                }
-                return flags
-            }
-            if flagsNow.cancelled && !loop.inputCancelled {
-                loop.cancelInput()
-                cancelDeadline = .now + .milliseconds(configuration.cancelGraceMilliseconds)
-                logger.warning("input cancelled; waiting for \(loop.leases.count) dispatched tasks")
-            }
-            if let deadline = cancelDeadline, ContinuousClock.now >= deadline, !loop.leases.isEmpty {
-                logger.warning("\(loop.leases.count) tasks did not end in time; reporting them cancelled")
-                loop.cancelInFlight(reason: "run cancelled before the task ended")
-            }
-            if flagsNow.workersRequested { onWorkers?(loop.workerSummaries()) }
-            var publishState = flagsNow.eventsChanged
-
-            if poller.events(at: tasksIndex).contains(.readable) {
-                while try tasks.receive(into: message, dontWait: true) {
-                    let identity = message.bytes
-                    guard message.hasMore, try tasks.receive(into: message, dontWait: true) else {
-                        loop.rejected.warning(logger, "rejected an empty message on the tasks socket")
-                        continue
-                    }
-                    if try tasks.discardRemainingFrames(of: message) > 0 {
-                        loop.rejected.warning(logger, "rejected a message of several frames on the tasks socket")
-                        continue
-                    }
-                    do {
-                        let decoded = try message.withUnsafeBytes { bytes throws(WireError) in
-                            try WireFormat.decodeTaskChannel(bytes)
-                        }
-                        loop.ready(identity: identity, message: decoded)
-                    } catch {
-                        loop.rejected.warning(logger, "rejected a message on the tasks socket: \(error)")
-                    }
-                }
-            }
-            if poller.events(at: resultsIndex).contains(.readable) {
-                while try results.receive(into: message, dontWait: true) {
-                    let extra = try results.discardRemainingFrames(of: message)
-                    if extra > 0 {
-                        loop.rejected.warning(logger, "rejected a message of \(extra + 1) frames on the results socket")
-                        continue
-                    }
-                    do {
-                        let decoded = try message.withUnsafeBytes { bytes throws(WireError) in
-                            try WireFormat.decodeWorkerEnvelope(bytes)
-                        }
-                        if loop.handle(decoded.message, header: decoded.header) { publishState = true }
-                    } catch {
-                        loop.rejected.warning(logger, "rejected a message on the results socket: \(error)")
-                    }
-                }
-            }
-            for (monitor, index) in zip(securityMonitors, securityIndices)
-            where poller.events(at: index).contains(.readable) {
-                while let event = try monitor.next(dontWait: true) {
-                    // A refused key was logged by the ZAP handler, with the key.
-                    if let text = handshakeFailureMessage(event) { handshakeFailures.warning(logger, text) }
-                }
-            }
-            if poller.events(at: publisherIndex).contains(.readable) {
-                // A subscription: answer with the whole state, so late joiners see events set earlier.
-                while try publisher.receive(into: message, dontWait: true) {
-                    _ = try publisher.discardRemainingFrames(of: message)
-                    if message.withUnsafeBytes({ $0.first == 1 }) { publishState = true }
-                }
-            }
-            let now = ContinuousClock.now
-            if now - lastTick >= tick {
-                lastTick = now
-                publishState = true
-                loop.checkLeases(now: now)
-                onProgress?(loop.progress())
-            }
-            try loop.commitJournal()
-            if publishState {
-                try publisher.send(WireFormat.encode(stateSnapshot()), dontWait: true)
-            }
-            if !loop.releasable.isEmpty {
-                try publisher.send(WireFormat.encode(releasedWorkers: loop.releasable, epoch: epoch), dontWait: true)
-                loop.releasable.removeAll()
-            }
-
-            if let deadline = goodbyeDeadline {
-                if loop.allLiveWorkersReleased(now: now) { break }
-                if now >= deadline {
-                    logger.warning("workers did not all leave within the goodbye timeout")
-                    break
-                }
-            } else if loop.isComplete {
-                guard configuration.shutdownWorkersAtEnd else { break }
-                logger.info("all \(loop.submitted) tasks ended; broadcasting shutdown")
-                events.table.change { _, shutdown in shutdown = true }
-                try publisher.send(WireFormat.encode(stateSnapshot()), dontWait: true)
-                goodbyeDeadline = now + .milliseconds(configuration.goodbyeTimeoutMilliseconds)
-                if loop.allLiveWorkersReleased(now: now) { break }
-            }
-        }
-        try loop.commitJournal(force: true)
-        logger.info("process shutting down")
-        return loop.summary(notReleased: loop.liveWorkersNotReleased(now: ContinuousClock.now))
+        let sockets = try ProducerSockets(configuration: configuration, logger: logger)
+        logger.info("producer bound \(sockets.listening)")
+        try onBound(sockets.bound)
+        let feed = TaskFeed(capacity: 4_096, wakeup: wakeup)
+        feed.start(source)
+        defer { feed.cancel() }
+        var loop = ProducerRunLoop(
+            producer: self, sockets: sockets, feed: feed,
+            sink: OutcomeSink(journal: journal, report: onResult), onProgress: onProgress, onWorkers: onWorkers)
+        return try loop.run()
     }
 
-    /// Starts the ZAP handler that admits only allowlisted worker keys, logging each refusal.
-    private func startAuthenticator(context: Context, curve: CurveServerSettings) throws -> ZAPAuthenticator {
-        let refusals = Mutex(Refusals())
-        let logger = logger
-        let allowed = curve.allowedClients
-        if let allowed {
-            logger.info("CURVE on; \(allowed.count) worker keys allowed")
-        } else {
-            logger.warning("CURVE on; any worker that knows this producer's public key is allowed (--curve-allow-any)")
-        }
-        return try ZAPAuthenticator(context: context) { request in
-            if let key = request.clientKey, allowed?.contains(key) ?? true { return true }
-            let what =
-                request.clientKey.map {
-                    "refused worker key \($0.z85) from \(request.address): not in --curve-allow; it gets no task and can send no result"
-                } ?? "refused a \(request.mechanism) connection from \(request.address): not CURVE"
-            refusals.withLock { $0.note(what, logger: logger) }
-            return false
-        }
-    }
-
-    /// Logs each distinct refusal once (a refused worker retries on every socket, every few
-    /// seconds), and a count now and then.
-    private struct Refusals {
-        var seen = Set<String>()
-        var count: UInt64 = 0
-
-        mutating func note(_ what: String, logger: Logger) {
-            count += 1
-            if seen.count < 10_000, seen.insert(what).inserted {
-                logger.warning("\(what)")
-            } else if count % 1_000 == 0 {
-                logger.warning("\(count) connections refused so far")
-            }
-        }
-    }
-
-    private func handshakeFailureMessage(_ event: SocketEvent) -> String? {
-        if event.isMechanismMismatch {
-            return configuration.curve == nil
-                ? "a worker using CURVE tried to connect; this producer runs without --curve-key"
-                : "a plaintext worker tried to connect; this producer requires CURVE (--curve-key on the worker)"
-        }
-        if event.isCryptographicError {
-            return "a CURVE handshake failed to decrypt: a worker has the wrong --curve-server-key"
-        }
-        if event.kind == .handshakeFailedAuthentication { return nil }
-        return "a connection failed its handshake (\(event.kind.rawValue), \(event.value))"
-    }
-
-    /// The event state as broadcast: with this producer's message limit, which workers respect.
-    private func stateSnapshot() -> EventSnapshot {
-        var snapshot = events.table.snapshot()
-        snapshot.maxMessageSize = UInt32(clamping: configuration.maxMessageSize)
-        return snapshot
-    }
-
-    /// Sends tasks to every worker thread with credit, until none has credit or no task waits.
-    private func dispatch(_ loop: inout ProducerLoop, on tasks: Socket) throws {
-        while let outgoing = loop.nextMessage() {
-            do {
-                guard try outgoing.identity.withUnsafeBytes({ try tasks.send($0, more: true, dontWait: true) }) else {
-                    loop.unsent(outgoing, peerGone: false)
-                    return
-                }
-                try tasks.send(outgoing.bytes)
-            } catch let error as ZeroMQError where error.code == .hostUnreachable {
-                // The thread disconnected since its last message; a new `ready` brings it back.
-                loop.unsent(outgoing, peerGone: true)
-            }
-        }
-    }
-
-    /// Runs ``run(source:onBound:onResult:onProgress:)`` on a dedicated thread, keeping Swift's
-    /// cooperative pool free.
+    /// Runs ``run(source:onBound:onResult:onProgress:onWorkers:)`` on a dedicated thread, keeping
+    /// Swift's cooperative pool free.
     public func run(
         source: TaskSource,
         onBound: @escaping @Sendable (PoolEndpoints) throws -> Void = { _ in },
@@ -339,5 +118,57 @@ public final class Producer: Sendable {
             thread.name = "producer-io"
             thread.start()
         }
+    }
+}
+
+/// Where outcomes go once the core has decided them: the journal first (durable, in batches),
+/// then the caller's report. Without a journal, straight to the report.
+struct OutcomeSink {
+    let journal: Journal?
+    let report: (TaskOutcome) -> Void
+    /// Outcomes waiting for the journal's next commit before they are reported.
+    private var unreported: [TaskOutcome] = []
+    private var firstUnreportedAt: PoolTime?
+    private(set) var resumed: UInt64 = 0
+
+    init(journal: Journal?, report: @escaping (TaskOutcome) -> Void) {
+        self.journal = journal
+        self.report = report
+    }
+
+    var hasUnreported: Bool { !unreported.isEmpty }
+
+    /// Whether the journal already holds the entry's outcome (a resumed run skips it).
+    mutating func alreadyDone(_ entry: TaskFeed.Entry) -> Bool {
+        guard journal?.finished.contains(entry.id) == true else { return false }
+        resumed += 1
+        return true
+    }
+
+    mutating func take(_ outcomes: [TaskOutcome], now: PoolTime) {
+        guard let journal else {
+            for outcome in outcomes { report(outcome) }
+            return
+        }
+        for outcome in outcomes {
+            // A cancelled task did not really end: a resumed run should try it again.
+            guard outcome.status != .cancelled else {
+                report(outcome)
+                continue
+            }
+            journal.append(outcome)
+            if unreported.isEmpty { firstUnreportedAt = now }
+            unreported.append(outcome)
+        }
+    }
+
+    /// Reports journaled outcomes once they are durable: every 20 ms or 1,024 outcomes.
+    mutating func commit(now: PoolTime, force: Bool = false) throws {
+        guard let journal, let since = firstUnreportedAt else { return }
+        guard force || unreported.count >= 1_024 || now.since(since) >= .milliseconds(20) else { return }
+        try journal.commit()
+        for outcome in unreported { report(outcome) }
+        unreported.removeAll(keepingCapacity: true)
+        firstUnreportedAt = nil
     }
 }

@@ -10,8 +10,9 @@ public struct ProducerConfiguration: Sendable {
     public var prefetchMicroseconds: Double = 5_000
     /// The most tasks one worker thread may hold.
     public var maxTasksPerThread = 1_000
-    /// Tasks per message; more than 1 amortises per-message cost for tiny tasks.
-    public var batchSize: Int = 1
+    /// The most tasks in one message. A thread gets what its credit allows in one message, so
+    /// fast tasks travel in batches and slow ones (a window of one) alone; this only caps it.
+    public var batchSize: Int = 1_000
     public var maxMessageSize: Int = WireFormat.defaultMaxMessageSize
     /// Hold tasks back until this many workers have introduced themselves, so the first ones
     /// to connect do not take the whole start of the input.
@@ -37,6 +38,12 @@ public struct ProducerConfiguration: Sendable {
     public var tickMilliseconds = 250
     /// CURVE encryption and the allowlist of worker keys; nil for plaintext.
     public var curve: CurveServerSettings?
+    /// The most worker processes known at once. A hello beyond it makes room by forgetting the
+    /// worker idle longest; with every known worker at work it is refused. Bounds what a flood
+    /// of made-up sender ids can cost.
+    public var maxWorkers = 10_000
+    /// Keep each result's payload for ``TaskOutcome``; off when nothing reads it (`--output none`).
+    public var keepsResultPayloads = true
 
     public init() {}
 }
@@ -109,6 +116,12 @@ public struct RunSummary: Sendable {
     public var redeliveries: UInt64
     /// Tasks skipped because the journal already recorded them.
     public var resumed: UInt64
+    /// Results refused because their sender was never sent the task.
+    public var forgedResults: UInt64 = 0
+    /// Messages dropped because their sender never said hello (or under another worker's key).
+    public var strangerMessages: UInt64 = 0
+    /// Reports of a process's death refused because they did not come from its supervisor.
+    public var refusedLossReports: UInt64 = 0
     /// The longest time from a lost worker's last sign of life to one of its tasks being sent
     /// to another worker, in seconds.
     public var worstRedeliverySeconds: Double

@@ -12,13 +12,13 @@ public enum WorkerMessage: Sendable, Equatable {
     case eventRequests(sender: UInt32, [EventRequest])
     case started(sender: UInt32, [TaskAttempt])
     case heartbeat(sender: UInt32, WorkerHeartbeat)
-    /// `worker` is the id of the process that died; the supervisor sends it.
-    case workerLost(worker: UInt32, WorkerLoss)
+    /// From the supervisor `supervisor`; the loss names the process that died.
+    case workerLost(supervisor: UInt32, WorkerLoss)
 }
 
 /// What a worker's task thread sends on the tasks socket.
 public enum TaskChannelMessage: Sendable, Equatable {
-    case ready(sender: UInt32, thread: UInt16)
+    case ready(sender: UInt32, thread: UInt16, hello: WorkerHello)
 }
 
 /// Everything the producer may broadcast on the events socket.
@@ -81,8 +81,18 @@ extension WireFormat {
             throw .unexpectedKind(header.kind, socket: "tasks (producer side)")
         }
         let thread = try reader.read(UInt16.self, "thread")
+        let hello = try readHello(&reader)
         try reader.expectEnd()
-        return .ready(sender: header.sender, thread: thread)
+        return .ready(sender: header.sender, thread: thread, hello: hello)
+    }
+
+    private static func readHello(_ reader: inout ByteReader) throws(WireError) -> WorkerHello {
+        let pid = try reader.read(UInt32.self, "pid")
+        let threads = try reader.read(UInt16.self, "threads")
+        let supervisor = try reader.read(UInt32.self, "supervisor")
+        let name = try reader.readShortString("worker name")
+        let host = try reader.readShortString("host name")
+        return WorkerHello(pid: pid, threads: threads, supervisor: supervisor, name: name, host: host)
     }
 
     /// Decodes anything a worker sends on the results socket.
@@ -107,21 +117,18 @@ extension WireFormat {
                 let rawStatus = try reader.read(UInt8.self, "status")
                 guard let status = ResultStatus(rawValue: rawStatus) else { throw .unknownStatus(rawStatus) }
                 let runMicroseconds = try reader.read(UInt32.self, "run time")
+                let queuedMicroseconds = try reader.read(UInt32.self, "queued time")
                 let length = try reader.read(UInt32.self, "payload length")
                 let payload = try reader.readBytes(Int(length), "result payload")
                 results.append(
                     ResultRecord(
                         id: id, attempt: attempt, status: status, runMicroseconds: runMicroseconds,
-                        payload: Array(payload)))
+                        queuedMicroseconds: queuedMicroseconds, payload: Array(payload)))
             }
             message = .results(sender: header.sender, results)
         case .hello:
             guard header.count == 1 else { throw .truncated(what: "hello record", needed: 1, available: 0) }
-            let pid = try reader.read(UInt32.self, "pid")
-            let threads = try reader.read(UInt16.self, "threads")
-            let name = try reader.readShortString("worker name")
-            let host = try reader.readShortString("host name")
-            message = .hello(sender: header.sender, WorkerHello(pid: pid, threads: threads, name: name, host: host))
+            message = .hello(sender: header.sender, try readHello(&reader))
         case .goodbye:
             guard header.count == 1 else { throw .truncated(what: "goodbye record", needed: 1, available: 0) }
             let sent = try reader.read(UInt64.self, "results sent")
@@ -161,6 +168,7 @@ extension WireFormat {
                 WorkerHeartbeat(tasksDone: done, tasksFailed: failed, restarts: restarts, held: held))
         case .workerLost:
             guard header.count == 1 else { throw .truncated(what: "worker-lost record", needed: 1, available: 0) }
+            let process = try reader.read(UInt32.self, "process")
             let rawReason = try reader.read(UInt8.self, "reason")
             guard let reason = WorkerLoss.Reason(rawValue: rawReason & 0x7F) else { throw .unknownKind(rawReason) }
             let detail = try reader.read(Int32.self, "detail")
@@ -172,9 +180,9 @@ extension WireFormat {
                 running.append(TaskAttempt(id: id, attempt: try reader.read(UInt16.self, "attempt")))
             }
             message = .workerLost(
-                worker: header.sender,
+                supervisor: header.sender,
                 WorkerLoss(
-                    reason: reason, detail: detail, signalled: rawReason & 0x80 != 0, culprit: culprit,
+                    process: process, reason: reason, detail: detail, signalled: rawReason & 0x80 != 0, culprit: culprit,
                     running: running))
         case .tasks, .eventState, .released, .ready:
             throw .unexpectedKind(header.kind, socket: "results")
@@ -210,6 +218,49 @@ extension WireFormat {
         }
         try reader.expectEnd()
         return broadcast
+    }
+}
+
+/// A result record read in place from a received message: its payload points into the
+/// message and is valid only while the message is.
+public struct ResultView {
+    public var id: UInt64
+    public var attempt: UInt16
+    public var status: ResultStatus
+    public var runMicroseconds: UInt32
+    public var queuedMicroseconds: UInt32
+    public var payload: UnsafeRawBufferPointer
+}
+
+extension WireFormat {
+    /// Reads the records of a `results` message into `views` (emptied first, capacity kept), without
+    /// copying a payload: the producer's hot path. Throws, leaving `views` empty, if any record is bad.
+    public static func readResults(
+        _ bytes: UnsafeRawBufferPointer, header: MessageHeader, into views: inout [ResultView]
+    ) throws(WireError) {
+        views.removeAll(keepingCapacity: true)
+        var reader = ByteReader(bytes)
+        _ = try MessageHeader.read(from: &reader)
+        do throws(WireError) {
+            for _ in 0..<header.count {
+                let id = try reader.read(UInt64.self, "task id")
+                let attempt = try reader.read(UInt16.self, "attempt")
+                let rawStatus = try reader.read(UInt8.self, "status")
+                guard let status = ResultStatus(rawValue: rawStatus) else { throw WireError.unknownStatus(rawStatus) }
+                let run = try reader.read(UInt32.self, "run time")
+                let queued = try reader.read(UInt32.self, "queued time")
+                let length = try reader.read(UInt32.self, "payload length")
+                let payload = try reader.readBytes(Int(length), "result payload")
+                views.append(
+                    ResultView(
+                        id: id, attempt: attempt, status: status, runMicroseconds: run, queuedMicroseconds: queued,
+                        payload: payload))
+            }
+            try reader.expectEnd()
+        } catch {
+            views.removeAll(keepingCapacity: true)
+            throw error
+        }
     }
 }
 

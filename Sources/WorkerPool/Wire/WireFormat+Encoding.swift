@@ -15,6 +15,25 @@ extension WireFormat {
             writer.append(epoch)
         }
 
+        /// Starts a new message of `kind` in the same buffer, keeping its capacity: a sender that
+        /// builds message after message allocates nothing per message.
+        public mutating func reset(kind: MessageKind, sender: UInt32 = 0, epoch: UInt32 = 0) {
+            precondition(kind == self.kind, "a writer keeps its kind")
+            writer.bytes.removeAll(keepingCapacity: true)
+            writer.append(WireFormat.version)
+            writer.append(kind.rawValue)
+            writer.append(UInt16(0))
+            writer.append(sender)
+            writer.append(epoch)
+            count = 0
+        }
+
+        /// The message so far, with its final count, without giving up the buffer.
+        public mutating func withFinishedBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
+            writer.patch(count, at: 2)
+            return try writer.bytes.withUnsafeBytes(body)
+        }
+
         public var byteCount: Int { writer.bytes.count }
         public var isFull: Bool { count == .max }
 
@@ -53,6 +72,7 @@ extension WireFormat {
             writer.append(result.attempt)
             writer.append(result.status.rawValue)
             writer.append(result.runMicroseconds)
+            writer.append(result.queuedMicroseconds)
             writer.append(UInt32(result.payload.count))
             writer.append(contentsOf: result.payload)
             count += 1
@@ -60,11 +80,16 @@ extension WireFormat {
 
         public mutating func append(_ hello: WorkerHello) {
             precondition(kind == .hello)
+            appendHelloFields(hello)
+            count += 1
+        }
+
+        private mutating func appendHelloFields(_ hello: WorkerHello) {
             writer.append(hello.pid)
             writer.append(hello.threads)
+            writer.append(hello.supervisor)
             writer.appendShortString(String(hello.name.utf8.prefix(WireFormat.maxNameLength)) ?? "")
             writer.appendShortString(String(hello.host.utf8.prefix(WireFormat.maxNameLength)) ?? "")
-            count += 1
         }
 
         public mutating func append(_ goodbye: WorkerGoodbye) {
@@ -97,9 +122,10 @@ extension WireFormat {
             count += 1
         }
 
-        public mutating func append(readyThread thread: UInt16) {
+        public mutating func append(readyThread thread: UInt16, hello: WorkerHello) {
             precondition(kind == .ready)
             writer.append(thread)
+            appendHelloFields(hello)
             count += 1
         }
 
@@ -127,6 +153,7 @@ extension WireFormat {
         public mutating func append(_ loss: WorkerLoss) {
             precondition(kind == .workerLost)
             let running = loss.running.prefix(Int(UInt16.max))
+            writer.append(loss.process)
             writer.append(loss.reason.rawValue | (loss.signalled ? 0x80 : 0))
             writer.append(loss.detail)
             writer.append(loss.culprit)
@@ -185,9 +212,9 @@ extension WireFormat {
         return message.finish()
     }
 
-    public static func encode(readyThread thread: UInt16, sender: UInt32) -> [UInt8] {
+    public static func encode(readyThread thread: UInt16, hello: WorkerHello, sender: UInt32) -> [UInt8] {
         var message = MessageWriter(kind: .ready, sender: sender)
-        message.append(readyThread: thread)
+        message.append(readyThread: thread, hello: hello)
         return message.finish()
     }
 
@@ -204,9 +231,10 @@ extension WireFormat {
         return message.finish()
     }
 
-    public static func encode(_ loss: WorkerLoss, worker: UInt32) -> [UInt8] {
+    /// `supervisor`: the sender id of the supervisor reporting (the one the process named in its hello).
+    public static func encode(_ loss: WorkerLoss, supervisor: UInt32) -> [UInt8] {
         // No epoch: the supervisor does not follow the producer's runs; task attempts identify.
-        var message = MessageWriter(kind: .workerLost, sender: worker)
+        var message = MessageWriter(kind: .workerLost, sender: supervisor)
         message.append(loss)
         return message.finish()
     }

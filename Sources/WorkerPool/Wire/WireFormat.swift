@@ -6,11 +6,12 @@
 /// ```
 /// header    | version u8 | kind u8 | count u16 | sender u32 | epoch u32 |
 /// task      | id u64 | attempt u16 | time limit ms u32 | name length u8 | payload length u32 | name | payload |
-/// result    | id u64 | attempt u16 | status u8 | run time µs u32 | payload length u32 | payload |
-/// ready     | thread u16 |
+/// result    | id u64 | attempt u16 | status u8 | run time µs u32 | queued µs u32 | payload length u32 | payload |
+/// hello     | pid u32 | threads u16 | supervisor u32 | name length u8 | name | host length u8 | host |
+/// ready     | thread u16 | hello |
 /// started   | id u64 | attempt u16 |
 /// heartbeat | done u64 | failed u64 | restarts u32 | held u16 | held × (id u64 | running u8) |
-/// lost      | reason u8 | detail i32 | culprit u64 | running u16 | running × (id u64 | attempt u16) |
+/// lost      | process u32 | reason u8 | detail i32 | culprit u64 | running u16 | running × (id u64 | attempt u16) |
 /// state     | sequence u64 | flags u8 | max message size u32 | names u16 | names × (length u8 | name) |
 /// ```
 ///
@@ -19,8 +20,14 @@
 /// 32-bit id on worker messages (0 from the producer). `epoch` is the producer's random run id:
 /// the producer stamps it on everything it sends and workers echo it on what concerns its tasks,
 /// so a restarted producer never mistakes an old run's result for one of its own.
+///
+/// Version 2: a task thread's `ready` carries its process's hello (so a thread is never known
+/// before its process), a hello names the process's supervisor (the only sender whose loss report
+/// for it counts: `lost` comes from the supervisor and names the process), and a result says how
+/// long the task waited in the worker's queue, so a result doubles as the task's acknowledgement
+/// and still measures the round trip.
 public enum WireFormat {
-    public static let version: UInt8 = 1
+    public static let version: UInt8 = 2
     public static let headerSize = 12
     public static let maxNameLength = 255
     /// Default limit for one message, enforced by the sender and, via `ZMQ_MAXMSGSIZE`, by the receiver.
@@ -162,18 +169,24 @@ public struct ResultRecord: Sendable, Equatable {
     public var attempt: UInt16
     public var status: ResultStatus
     public var runMicroseconds: UInt32
+    /// How long the task waited in the worker's queue before it ran.
+    public var queuedMicroseconds: UInt32
     public var payload: [UInt8]
 
-    public init(id: UInt64, attempt: UInt16, status: ResultStatus, runMicroseconds: UInt32 = 0, payload: [UInt8]) {
+    public init(
+        id: UInt64, attempt: UInt16, status: ResultStatus, runMicroseconds: UInt32 = 0, queuedMicroseconds: UInt32 = 0,
+        payload: [UInt8]
+    ) {
         self.id = id
         self.attempt = attempt
         self.status = status
         self.runMicroseconds = runMicroseconds
+        self.queuedMicroseconds = queuedMicroseconds
         self.payload = payload
     }
 
     /// Bytes of a result record before its payload.
-    public static let fixedSize = 8 + 2 + 1 + 4 + 4
+    public static let fixedSize = 8 + 2 + 1 + 4 + 4 + 4
     var encodedSize: Int { Self.fixedSize + payload.count }
 
     /// The payload read as an error message (for any status but `.ok`).
@@ -184,12 +197,16 @@ public struct ResultRecord: Sendable, Equatable {
 public struct WorkerHello: Sendable, Equatable {
     public var pid: UInt32
     public var threads: UInt16
+    /// The sender id of the supervisor that started this process (0: none): the one sender
+    /// whose report of this process's death the producer believes.
+    public var supervisor: UInt32
     public var name: String
     public var host: String
 
-    public init(pid: UInt32, threads: UInt16, name: String, host: String) {
+    public init(pid: UInt32, threads: UInt16, supervisor: UInt32 = 0, name: String, host: String) {
         self.pid = pid
         self.threads = threads
+        self.supervisor = supervisor
         self.name = name
         self.host = host
     }
@@ -269,6 +286,8 @@ public struct WorkerLoss: Sendable, Equatable {
         case timeLimit = 2
     }
 
+    /// The sender id of the process that died.
+    public var process: UInt32
     public var reason: Reason
     /// The signal number, or the exit code when `signalled` is false.
     public var detail: Int32
@@ -278,7 +297,10 @@ public struct WorkerLoss: Sendable, Equatable {
     /// Tasks running on the process's threads when it died, with their attempts.
     public var running: [TaskAttempt]
 
-    public init(reason: Reason, detail: Int32, signalled: Bool, culprit: UInt64 = 0, running: [TaskAttempt]) {
+    public init(
+        process: UInt32, reason: Reason, detail: Int32, signalled: Bool, culprit: UInt64 = 0, running: [TaskAttempt]
+    ) {
+        self.process = process
         self.reason = reason
         self.detail = detail
         self.signalled = signalled

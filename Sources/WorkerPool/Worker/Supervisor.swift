@@ -24,6 +24,8 @@ public final class Supervisor: Sendable {
 
     public let processes: Int
     public let threads: Int
+    /// This supervisor's sender id: its children name it, and its loss reports carry it.
+    public let supervisorID = UInt32.random(in: 1...UInt32.max)
     private let executable: String
     private let endpoints: PoolEndpoints
     private let curve: CurveClientSettings?
@@ -42,6 +44,8 @@ public final class Supervisor: Sendable {
         public var index: Int
         public var workerID: UInt32
         public var restarts: UInt32
+        /// The supervisor's own sender id, which the child names in its hello.
+        public var supervisorID: UInt32
     }
 
     private struct Slot: Sendable {
@@ -117,7 +121,9 @@ public final class Supervisor: Sendable {
 
         state.withLock { state in
             state.slots = (1...processes).map {
-                Slot(launch: ChildLaunch(index: $0, workerID: 0, restarts: 0), startedAt: .now)
+                Slot(
+                    launch: ChildLaunch(index: $0, workerID: 0, restarts: 0, supervisorID: supervisorID),
+                    startedAt: .now)
             }
         }
         for slot in 0..<processes { start(slot) }
@@ -204,10 +210,10 @@ public final class Supervisor: Sendable {
                 }
             default:
                 let loss = WorkerLoss(
-                    reason: ended.timeLimitCulprit == nil ? .died : .timeLimit,
+                    process: ended.launch.workerID, reason: ended.timeLimitCulprit == nil ? .died : .timeLimit,
                     detail: status.code, signalled: status.isSignal,
                     culprit: ended.timeLimitCulprit?.task.id ?? 0, running: running.map(\.task))
-                try reports.send(WireFormat.encode(loss, worker: ended.launch.workerID), dontWait: true)
+                try reports.send(WireFormat.encode(loss, supervisor: supervisorID), dontWait: true)
                 if let culprit = ended.timeLimitCulprit {
                     let limit = Double(culprit.limitNanoseconds) / 1e9
                     logger.warning(

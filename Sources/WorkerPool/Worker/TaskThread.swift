@@ -1,3 +1,4 @@
+import CZeroMQ
 import Foundation
 import ZeroMQ
 
@@ -64,7 +65,8 @@ struct TaskThread {
                 while let event = try monitor.next(dontWait: true) {
                     guard event.kind.contains(.handshakeSucceeded) else { continue }
                     try tasks.send(
-                        WireFormat.encode(readyThread: UInt16(index), sender: node.workerID), dontWait: true)
+                        WireFormat.encode(readyThread: UInt16(index), hello: node.hello, sender: node.workerID),
+                        dontWait: true)
                     if !announced {
                         announced = true
                         node.taskThreadReady()
@@ -103,10 +105,10 @@ struct TaskThread {
 
         var isIdle: Bool { queue.tasks.withLock { $0.isEmpty } }
 
-        /// Moves every task libzmq has ready into the local queue and acknowledges them in one message.
+        /// Moves every task libzmq has ready into the local queue. No acknowledgement is sent: the
+        /// result is one, and the next heartbeat lists what waits.
         mutating func receiveAvailable() throws {
-            var acknowledged: [TaskAttempt] = []
-            var ackEpoch: UInt32 = 0
+            let receivedAt = czmq_monotonic_nanoseconds()
             while try tasks.receive(into: message, dontWait: true) {
                 if try tasks.discardRemainingFrames(of: message) > 0 {
                     node.counters.malformed.add(1, ordering: .relaxed)
@@ -124,16 +126,12 @@ struct TaskThread {
                     continue
                 }
                 let epoch = decoded.header.epoch
-                if !acknowledged.isEmpty && epoch != ackEpoch {
-                    try sendAcknowledgements(acknowledged, epoch: ackEpoch)
-                    acknowledged.removeAll()
-                }
-                ackEpoch = epoch
                 for item in decoded.tasks {
                     switch item {
                     case .task(let record):
-                        acknowledged.append(TaskAttempt(id: record.id, attempt: record.attempt))
-                        queue.tasks.withLock { $0.append(WorkerNode.QueuedTask(record: record, epoch: epoch)) }
+                        queue.tasks.withLock {
+                            $0.append(WorkerNode.QueuedTask(record: record, epoch: epoch, receivedAt: receivedAt))
+                        }
                     case .malformed(let id, let attempt, let error):
                         node.counters.malformed.add(1, ordering: .relaxed)
                         rejected.warning(node.logger, "task \(id) is malformed: \(error)")
@@ -143,14 +141,6 @@ struct TaskThread {
                                 payload: Array("malformed task record: \(error)".utf8)), epoch: epoch)
                     }
                 }
-            }
-            if !acknowledged.isEmpty { try sendAcknowledgements(acknowledged, epoch: ackEpoch) }
-        }
-
-        private func sendAcknowledgements(_ acknowledged: [TaskAttempt], epoch: UInt32) throws {
-            for chunk in stride(from: 0, to: acknowledged.count, by: Int(UInt16.max)) {
-                let slice = Array(acknowledged[chunk..<min(chunk + Int(UInt16.max), acknowledged.count)])
-                try results.send(WireFormat.encode(started: slice, sender: node.workerID, epoch: epoch))
             }
         }
 
@@ -164,7 +154,9 @@ struct TaskThread {
             node.board.begin(
                 thread: index, task: TaskAttempt(id: record.id, attempt: record.attempt),
                 limitMilliseconds: record.timeLimitMilliseconds)
-            let result = execute(record)
+            let startedAt = czmq_monotonic_nanoseconds()
+            var result = execute(record)
+            result.queuedMicroseconds = UInt32(clamping: (startedAt &- next.receivedAt) / 1_000)
             node.board.end(thread: index)
             try add(result, epoch: next.epoch)
             if batchMicroseconds >= node.configuration.resultFlushMicroseconds || isIdle { try flush() }

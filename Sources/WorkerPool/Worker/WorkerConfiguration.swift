@@ -7,6 +7,9 @@ public struct WorkerConfiguration: Sendable {
     /// This process's id on the wire; its supervisor chooses it so it can report the process's
     /// death. Random when nil.
     public var workerID: UInt32?
+    /// The sender id of the supervisor that started this process (0: none). Named in the hello,
+    /// so the producer believes a report of this process's death only from that supervisor.
+    public var supervisorID: UInt32 = 0
     /// How often the supervisor restarted this process's slot (reported in heartbeats).
     public var restarts: UInt32 = 0
     /// Task threads in this process; each has its own task and result sockets.

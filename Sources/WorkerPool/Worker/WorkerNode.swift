@@ -65,6 +65,15 @@ public final class WorkerNode: Sendable {
     struct QueuedTask: Sendable {
         var record: TaskRecord
         var epoch: UInt32
+        /// When it arrived (monotonic nanoseconds): results say how long a task queued.
+        var receivedAt: UInt64
+    }
+
+    /// This process introducing itself; every task thread's `ready` carries it too.
+    var hello: WorkerHello {
+        WorkerHello(
+            pid: UInt32(truncatingIfNeeded: getpid()), threads: UInt16(clamping: configuration.threads),
+            supervisor: configuration.supervisorID, name: configuration.name, host: configuration.host)
     }
 
     /// - Parameter board: the supervisor's shared board; a private one when nil.
@@ -160,11 +169,7 @@ public final class WorkerNode: Sendable {
         try control.setHeartbeat(intervalMilliseconds: 1_000, timeoutMilliseconds: 5_000)
         try control.connect(configuration.endpoints.results)
 
-        let hello = WireFormat.encode(
-            WorkerHello(
-                pid: UInt32(truncatingIfNeeded: getpid()), threads: UInt16(clamping: configuration.threads),
-                name: configuration.name, host: configuration.host),
-            sender: workerID)
+        let hello = WireFormat.encode(self.hello, sender: workerID)
 
         var poller = Poller()
         let subIndex = poller.add(subscriber, .readable)

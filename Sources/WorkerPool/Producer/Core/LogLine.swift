@@ -1,0 +1,20 @@
+import Logging
+
+/// A line the core wants logged; the code around it writes it to its `Logger`.
+struct LogLine: Sendable, Equatable {
+    var level: Logger.Level
+    var message: String
+}
+
+/// Logs the first few occurrences of a repeated problem, then one line per thousand, so a
+/// flood of garbage cannot drown the log; the count is always exact.
+struct RateLimitedLines {
+    private(set) var count: UInt64 = 0
+
+    mutating func note(_ level: Logger.Level, _ message: @autoclosure () -> String, into lines: inout [LogLine]) {
+        count += 1
+        if count <= 10 || count % 1_000 == 0 {
+            lines.append(LogLine(level: level, message: "\(message()) [\(count) so far]"))
+        }
+    }
+}

@@ -1,0 +1,271 @@
+import Logging
+import ZeroMQ
+
+/// The producer's I/O loop: turns socket reads into calls on ``ProducerCore`` and the core's
+/// outputs into sends, log lines and reports. Every step is one short method; the decisions are
+/// all the core's.
+struct ProducerRunLoop {
+    let producer: Producer
+    let sockets: ProducerSockets
+    let feed: TaskFeed
+    var sink: OutcomeSink
+    let onProgress: ((RunProgress) -> Void)?
+    let onWorkers: (([WorkerSummary]) -> Void)?
+
+    private var core: ProducerCore
+    private var poller = Poller()
+    private let indices: (tasks: Int, results: Int, publisher: Int, wake: Int, monitors: [Int])
+    private let message = Message()
+    private var writer: WireFormat.MessageWriter
+    private var views: [ResultView] = []
+    private var keys = KeyNumbers()
+    private var handshakeFailures = RateLimitedLog()
+    private var lastTick: PoolTime
+    private var goodbyeDeadline: PoolTime?
+    private var publishState = false
+
+    private var configuration: ProducerConfiguration { producer.configuration }
+    private var logger: Logger { producer.logger }
+
+    init(
+        producer: Producer, sockets: ProducerSockets, feed: TaskFeed, sink: OutcomeSink,
+        onProgress: ((RunProgress) -> Void)?, onWorkers: (([WorkerSummary]) -> Void)?
+    ) {
+        self.producer = producer
+        self.sockets = sockets
+        self.feed = feed
+        self.sink = sink
+        self.onProgress = onProgress
+        self.onWorkers = onWorkers
+        let now = PoolTime.now
+        core = ProducerCore(configuration: producer.configuration, epoch: producer.epoch, now: now)
+        lastTick = now
+        writer = WireFormat.MessageWriter(kind: .tasks, epoch: producer.epoch, capacity: 1 << 16)
+        var poller = Poller()
+        indices = (
+            poller.add(sockets.tasks, .readable), poller.add(sockets.results, .readable),
+            poller.add(sockets.publisher, .readable), poller.add(fileDescriptor: producer.wakeup.fileDescriptor, .readable),
+            sockets.securityMonitors.map { poller.add($0.socket, .readable) }
+        )
+        self.poller = poller
+    }
+
+    /// Runs until every task has ended and the workers have left; returns the summary.
+    mutating func run() throws -> RunSummary {
+        while true {
+            takeInput()
+            try dispatch()
+            try poller.poll(timeoutMilliseconds: sink.hasUnreported ? 5 : configuration.tickMilliseconds)
+            let now = PoolTime.now
+            if poller.events(at: indices.wake).contains(.readable) { producer.wakeup.drain() }
+            followRequests(now: now)
+            try receiveReadies(now: now)
+            try receiveWorkerMessages(now: now)
+            try watchHandshakes()
+            try answerSubscriptions()
+            if now.since(lastTick) >= .milliseconds(configuration.tickMilliseconds) {
+                lastTick = now
+                publishState = true
+                core.tick(now: now)
+                onProgress?(core.progress(now: now))
+            }
+            try drainOutputs(now: now)
+            if try finished(now: now) { break }
+        }
+        let now = PoolTime.now
+        try sink.commit(now: now, force: true)
+        logger.info("process shutting down")
+        var summary = core.summary(now: now)
+        summary.resumed = sink.resumed
+        return summary
+    }
+
+    /// Moves input from the feed into the core while it wants more.
+    private mutating func takeInput() {
+        while core.wantsInput {
+            guard let entries = feed.take() else {
+                if feed.isDrained { core.endInput() }
+                return
+            }
+            for entry in entries where !sink.alreadyDone(entry) { core.input(entry) }
+        }
+    }
+
+    /// Sends tasks to every worker thread with credit, until none has credit or no task waits.
+    private mutating func dispatch() throws {
+        let now = PoolTime.now
+        while let identity = core.nextDispatch(now: now, into: &writer) {
+            let tasks = sockets.tasks
+            do {
+                guard try identity.withUnsafeBytes({ try tasks.send($0, more: true, dontWait: true) }) else {
+                    core.dispatchFailed(peerGone: false)
+                    return
+                }
+                _ = try writer.withFinishedBytes { try tasks.send($0) }
+            } catch let error as ZeroMQError where error.code == .hostUnreachable {
+                // The thread disconnected since its last message; a new `ready` brings it back.
+                core.dispatchFailed(peerGone: true)
+            }
+        }
+    }
+
+    /// Cancellation, worker tables and event changes asked for from other threads.
+    private mutating func followRequests(now: PoolTime) {
+        let flags = producer.takeFlags()
+        if flags.cancelled && !core.inputCancelled {
+            feed.cancel()
+            var unread: [TaskFeed.Entry] = []
+            while let entries = feed.take() { unread += entries.filter { !sink.alreadyDone($0) } }
+            core.cancelInput(unread: unread, now: now)
+        }
+        if flags.workersRequested { onWorkers?(core.workerSummaries()) }
+        if flags.eventsChanged { publishState = true }
+    }
+
+    /// `ready` messages on the tasks socket: two frames, routing id and message.
+    private mutating func receiveReadies(now: PoolTime) throws {
+        guard poller.events(at: indices.tasks).contains(.readable) else { return }
+        let tasks = sockets.tasks
+        while try tasks.receive(into: message, dontWait: true) {
+            let identity = message.bytes
+            guard message.hasMore, try tasks.receive(into: message, dontWait: true) else {
+                core.rejected.note(.warning, "rejected an empty message on the tasks socket", into: &core.logs)
+                continue
+            }
+            if try tasks.discardRemainingFrames(of: message) > 0 {
+                core.rejected.note(.warning, "rejected a message of several frames on the tasks socket", into: &core.logs)
+                continue
+            }
+            let key = keys.number(of: message)
+            do {
+                let decoded = try message.withUnsafeBytes { bytes throws(WireError) in
+                    try WireFormat.decodeTaskChannel(bytes)
+                }
+                identity.withUnsafeBytes { core.ready(identity: $0, decoded, key: key, now: now) }
+            } catch {
+                core.rejected.note(.warning, "rejected a message on the tasks socket: \(error)", into: &core.logs)
+            }
+        }
+    }
+
+    /// Everything on the results socket; results are read in place (the hot path).
+    private mutating func receiveWorkerMessages(now: PoolTime) throws {
+        guard poller.events(at: indices.results).contains(.readable) else { return }
+        let results = sockets.results
+        while try results.receive(into: message, dontWait: true) {
+            let extra = try results.discardRemainingFrames(of: message)
+            if extra > 0 {
+                core.rejected.note(
+                    .warning, "rejected a message of \(extra + 1) frames on the results socket", into: &core.logs)
+                continue
+            }
+            let key = keys.number(of: message)
+            do {
+                try message.withUnsafeBytes { bytes throws(WireError) in
+                    let header = try MessageHeader.decode(bytes)
+                    if header.kind == .results {
+                        try WireFormat.readResults(bytes, header: header, into: &views)
+                        core.results(views, header: header, key: key, now: now)
+                    } else {
+                        let decoded = try WireFormat.decodeWorkerEnvelope(bytes)
+                        core.handle(decoded.message, header: decoded.header, key: key, now: now)
+                    }
+                }
+            } catch {
+                core.rejected.note(.warning, "rejected a message on the results socket: \(error)", into: &core.logs)
+            }
+        }
+    }
+
+    /// Failed handshakes: a plaintext worker against CURVE, the reverse, a wrong server key.
+    private mutating func watchHandshakes() throws {
+        for (monitor, index) in zip(sockets.securityMonitors, indices.monitors)
+        where poller.events(at: index).contains(.readable) {
+            while let event = try monitor.next(dontWait: true) {
+                // A refused key was logged by the ZAP handler, with the key.
+                if let text = handshakeFailureMessage(event) { handshakeFailures.warning(logger, text) }
+            }
+        }
+    }
+
+    private func handshakeFailureMessage(_ event: SocketEvent) -> String? {
+        if event.isMechanismMismatch {
+            return configuration.curve == nil
+                ? "a worker using CURVE tried to connect; this producer runs without --curve-key"
+                : "a plaintext worker tried to connect; this producer requires CURVE (--curve-key on the worker)"
+        }
+        if event.isCryptographicError {
+            return "a CURVE handshake failed to decrypt: a worker has the wrong --curve-server-key"
+        }
+        if event.kind == .handshakeFailedAuthentication { return nil }
+        return "a connection failed its handshake (\(event.kind.rawValue), \(event.value))"
+    }
+
+    /// A subscription: answer with the whole state, so late joiners see events set earlier.
+    private mutating func answerSubscriptions() throws {
+        guard poller.events(at: indices.publisher).contains(.readable) else { return }
+        let publisher = sockets.publisher
+        while try publisher.receive(into: message, dontWait: true) {
+            _ = try publisher.discardRemainingFrames(of: message)
+            if message.withUnsafeBytes({ $0.first == 1 }) { publishState = true }
+        }
+    }
+
+    /// Logs, outcomes, event requests and releases the core produced.
+    private mutating func drainOutputs(now: PoolTime) throws {
+        for line in core.logs { logger.log(level: line.level, "\(line.message)") }
+        core.logs.removeAll(keepingCapacity: true)
+        if !core.outcomes.isEmpty {
+            sink.take(core.outcomes, now: now)
+            core.outcomes.removeAll(keepingCapacity: true)
+        }
+        try sink.commit(now: now)
+        for (request, requester) in core.eventRequests {
+            let verb = request.operation == .set ? "set" : "cleared"
+            guard PoolEvents.isValidName(request.name), producer.events.table.apply(request) else {
+                core.rejected.note(
+                    .warning, "refused to have an event \(verb) by \(requester): too many events or a bad name",
+                    into: &core.logs)
+                continue
+            }
+            publishState = true
+            logger.info("event '\(request.name)' \(verb) by \(requester)")
+        }
+        core.eventRequests.removeAll()
+        if publishState {
+            try sockets.publisher.send(WireFormat.encode(stateSnapshot()), dontWait: true)
+            publishState = false
+        }
+        if !core.releasable.isEmpty {
+            try sockets.publisher.send(
+                WireFormat.encode(releasedWorkers: core.releasable, epoch: producer.epoch), dontWait: true)
+            core.releasable.removeAll()
+        }
+    }
+
+    /// The event state as broadcast: with this producer's message limit, which workers respect.
+    private func stateSnapshot() -> EventSnapshot {
+        var snapshot = producer.events.table.snapshot()
+        snapshot.maxMessageSize = UInt32(clamping: configuration.maxMessageSize)
+        return snapshot
+    }
+
+    /// Once every task has ended: broadcast shutdown, then wait for the workers' goodbyes.
+    private mutating func finished(now: PoolTime) throws -> Bool {
+        if let deadline = goodbyeDeadline {
+            if core.allLiveWorkersReleased(now: now) { return true }
+            if now >= deadline {
+                logger.warning("workers did not all leave within the goodbye timeout")
+                return true
+            }
+            return false
+        }
+        guard core.isComplete, !sink.hasUnreported else { return false }
+        guard configuration.shutdownWorkersAtEnd else { return true }
+        logger.info("all \(core.submitted) tasks ended; broadcasting shutdown")
+        producer.events.table.change { _, shutdown in shutdown = true }
+        try sockets.publisher.send(WireFormat.encode(stateSnapshot()), dontWait: true)
+        goodbyeDeadline = now + .milliseconds(configuration.goodbyeTimeoutMilliseconds)
+        return core.allLiveWorkersReleased(now: now)
+    }
+}
