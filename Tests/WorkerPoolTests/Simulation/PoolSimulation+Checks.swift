@@ -64,16 +64,27 @@ extension PoolSimulation {
             }
         }
         var overdue: UInt64?
+        // A new attempt went through the queue since the last look: its clock starts again.
         core.leases.forEach { lease in
             if lease.state == .queued || accounted.contains(lease.id) {
-                lastAccounted[lease.id] = now
-            } else if let since = lastAccounted[lease.id] {
+                lastAccounted[lease.id] = (now, lease.attempt)
+            } else if let (since, attempt) = lastAccounted[lease.id], attempt == lease.attempt {
                 if now - since > unaccountedLimit { overdue = lease.id }
             } else {
-                lastAccounted[lease.id] = now
+                lastAccounted[lease.id] = (now, lease.attempt)
             }
         }
-        if let overdue { throw failure("task \(overdue) has been held by nobody for longer than the timeouts allow") }
+        if let overdue, let lease = core.leases.lease(overdue) {
+            let holder = lease.holder.flatMap { core.roster[$0.worker] }
+            let truth = lease.holder.flatMap { workers[$0.worker] }
+            throw failure(
+                "task \(overdue) has been held by nobody for longer than the timeouts allow: state \(lease.state), "
+                    + "attempt \(lease.attempt), holder \(String(describing: lease.holder)) "
+                    + "(roster: lost \(String(describing: holder?.lost)), last seen \(String(describing: holder?.lastSeen.seconds)), "
+                    + "heartbeats \(String(describing: holder?.heartbeats)), held since \(lease.heldSinceHeartbeat), lists it "
+                    + "\(String(describing: holder?.held.contains(overdue)))); sim worker alive \(String(describing: truth?.alive)) "
+                    + "frozen \(String(describing: truth?.frozen)), dispatched at \(lease.dispatchedAt.seconds)")
+        }
     }
 
     /// At the end: every task read ended exactly once, across producer restarts.
@@ -84,6 +95,18 @@ extension PoolSimulation {
             let cancelled = unjournaled[id] != nil
             guard inJournal != cancelled else {
                 throw failure("task \(id) ended \(inJournal && cancelled ? "twice" : "never")")
+            }
+            // A task that kills its process every time, or always overruns its limit, fails for
+            // that reason after the allowed attempts, not by looping until it is given up.
+            guard let status = journal[id]?.status, let nature = natures[id] else { continue }
+            if nature.poison && status != .workerDied {
+                throw failure("poison task \(id) ended \(status), not worker-died")
+            }
+            // (Its last attempt may have died with its process for another reason: worker-died.)
+            if !nature.poison, let limit = nature.timeLimitMilliseconds, nature.runMilliseconds > limit,
+                status != .timeLimit && status != .workerDied
+            {
+                throw failure("task \(id) always overruns its limit but ended \(status), not time-limit")
             }
         }
     }

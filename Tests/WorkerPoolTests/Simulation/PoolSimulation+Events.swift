@@ -2,6 +2,7 @@
 
 extension PoolSimulation {
     func handle(_ event: Event) {
+        if Self.trace { print("\(Double(now) / 1e6) ms event \(String(describing: event).prefix(160))") }
         switch event {
         case .toWorker(let id, let thread, let generation, let bytes):
             guard let worker = workers[id], worker.alive else { return }

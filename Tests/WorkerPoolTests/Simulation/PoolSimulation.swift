@@ -1,3 +1,5 @@
+import Foundation
+
 @testable import WorkerPool
 
 /// A seeded, deterministic world around the real ``ProducerCore``: worker processes with task
@@ -99,11 +101,12 @@ final class PoolSimulation {
     var received: Set<[UInt64]> = []
     /// When each live task was last accounted for: waiting in the core, on the wire, or held by a
     /// worker that is alive and not frozen.
-    var lastAccounted: [UInt64: UInt64] = [:]
+    var lastAccounted: [UInt64: (time: UInt64, attempt: UInt16)] = [:]
     var forgedSent = 0
     var faultsInjected: [String: Int] = [:]
     var steps = 0
 
+    static let trace = ProcessInfo.processInfo.environment["SIM_TRACE"] != nil
     static let forgedPayload = Array("\"forged\"".utf8)
 
     init(seed: UInt64) {
@@ -200,6 +203,7 @@ final class PoolSimulation {
         }
         checkOutcomes(core.outcomes)
         core.outcomes.removeAll()
+        if Self.trace { for line in core.logs { print("\(Double(now) / 1e6) ms [\(line.level)] \(line.message)") } }
         core.logs.removeAll()
         core.eventRequests.removeAll()
         core.releasable.removeAll()
