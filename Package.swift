@@ -23,11 +23,17 @@ let package = Package(
             pkgConfig: "libzmq",
             providers: [.apt(["libzmq3-dev"])]
         ),
-        .target(name: "ZeroMQ", dependencies: ["CZeroMQ"]),
+        // Linux glue Swift cannot call itself (prctl, memfd_create, a signal handler and its state).
+        .target(name: "CPoolSystem"),
+        // How Swift code here calls POSIX: EINTR retries and full writes in one place.
+        .target(name: "PoolSystem"),
+        .target(name: "ZeroMQ", dependencies: ["CZeroMQ", "PoolSystem"]),
         .target(
             name: "WorkerPool",
             dependencies: [
                 "ZeroMQ",
+                "CPoolSystem",
+                "PoolSystem",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Atomics", package: "swift-atomics"),
                 .product(name: "DequeModule", package: "swift-collections"),
@@ -38,6 +44,7 @@ let package = Package(
             dependencies: [
                 "WorkerPool",
                 "ZeroMQ",
+                "PoolSystem",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -50,11 +57,13 @@ let package = Package(
             name: "bench",
             dependencies: [
                 "WorkerPool",
+                "PoolSystem",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
             ]
         ),
+        .testTarget(name: "PoolSystemTests", dependencies: ["CPoolSystem", "PoolSystem"]),
         .testTarget(name: "ZeroMQTests", dependencies: ["ZeroMQ"]),
         .testTarget(name: "WorkerPoolTests", dependencies: ["WorkerPool"]),
         .testTarget(

@@ -1,4 +1,5 @@
 import Foundation
+import PoolSystem
 import WorkerPool
 
 /// Writes each task's end to stdout as it arrives, and progress to stderr on a terminal.
@@ -45,17 +46,8 @@ final class ResultPrinter {
     func flush() {
         guard !buffer.isEmpty else { return }
         if progressShown && stdoutIsTerminal { clearProgress() }
-        buffer.withUnsafeBytes { raw in
-            var offset = 0
-            while offset < raw.count {
-                let written = write(STDOUT_FILENO, raw.baseAddress! + offset, raw.count - offset)
-                if written < 0 {
-                    if errno == EINTR { continue }
-                    break
-                }
-                offset += written
-            }
-        }
+        // A failed write (stdout closed, say) drops the block; the run goes on.
+        buffer.withUnsafeBytes { _ = Syscall.writeAll(STDOUT_FILENO, $0) }
         buffer.removeAll(keepingCapacity: true)
     }
 

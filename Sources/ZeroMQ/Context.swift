@@ -1,5 +1,6 @@
 import CZeroMQ
 import Foundation
+import PoolSystem
 
 /// A libzmq context: owns the I/O threads and every socket made from it.
 ///
@@ -27,7 +28,7 @@ public final class Context: @unchecked Sendable {
     /// context alive, so `deinit` does this too, but only if nothing else holds the context).
     public func terminate() {
         guard terminated.set() else { return }
-        while zmq_ctx_term(handle) != 0 && zmq_errno() == EINTR {}
+        _ = Syscall.retryingOnInterrupt(errno: zmq_errno) { zmq_ctx_term(handle) }
     }
 }
 

@@ -1,4 +1,5 @@
 import CZeroMQ
+import PoolSystem
 
 /// A libzmq socket. Not thread-safe: one thread creates it and makes every call on it.
 ///
@@ -44,13 +45,14 @@ public final class Socket {
     @discardableResult
     public func send(_ bytes: UnsafeRawBufferPointer, more: Bool = false, dontWait: Bool = false) throws -> Bool {
         let flags = (more ? ZMQ_SNDMORE : 0) | (dontWait ? ZMQ_DONTWAIT : 0)
-        while true {
-            if zmq_send(handle, bytes.baseAddress, bytes.count, flags) >= 0 { return true }
-            // Look at errno before building an error: EAGAIN is the common, cheap case.
-            let errno = zmq_errno()
-            if errno == EINTR { continue }
-            if errno == EAGAIN && dontWait { return false }
-            throw ZeroMQError(errno: errno, operation: "send")
+        let sent = Syscall.retryingOnInterrupt(errno: zmq_errno) {
+            zmq_send(handle, bytes.baseAddress, bytes.count, flags)
+        }
+        switch sent {
+        case .success: return true
+        // Look at errno before building an error: EAGAIN is the common, cheap case.
+        case .failure(let error) where error.rawValue == EAGAIN && dontWait: return false
+        case .failure(let error): throw ZeroMQError(errno: error.rawValue, operation: "send")
         }
     }
 
@@ -76,12 +78,13 @@ public final class Socket {
     /// frame is ready (or a receive timeout expired).
     public func receive(into message: Message, dontWait: Bool = false) throws -> Bool {
         let flags = dontWait ? ZMQ_DONTWAIT : 0
-        while true {
-            if zmq_msg_recv(message.pointer, handle, flags) >= 0 { return true }
-            let errno = zmq_errno()
-            if errno == EINTR { continue }
-            if errno == EAGAIN { return false }
-            throw ZeroMQError(errno: errno, operation: "receive")
+        let received = Syscall.retryingOnInterrupt(errno: zmq_errno) {
+            zmq_msg_recv(message.pointer, handle, flags)
+        }
+        switch received {
+        case .success: return true
+        case .failure(let error) where error.rawValue == EAGAIN: return false
+        case .failure(let error): throw ZeroMQError(errno: error.rawValue, operation: "receive")
         }
     }
 

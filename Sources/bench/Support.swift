@@ -1,4 +1,5 @@
 import Foundation
+import PoolSystem
 import Synchronization
 import WorkerPool
 
@@ -158,10 +159,11 @@ enum Command {
         var bytes: [UInt8] = []
         var buffer = [UInt8](repeating: 0, count: 65_536)
         while true {
-            let got = buffer.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
-            if got < 0 && errno == EINTR { continue }
-            guard got > 0 else { break }
-            bytes += buffer[0..<got]
+            let got = buffer.withUnsafeMutableBytes { raw in
+                Syscall.retryingOnInterrupt { Glibc.read(fd, raw.baseAddress, raw.count) }
+            }
+            guard case .success(let count) = got, count > 0 else { break }
+            bytes += buffer[0..<count]
         }
         return String(decoding: bytes, as: UTF8.self)
     }

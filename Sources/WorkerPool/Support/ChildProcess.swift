@@ -1,6 +1,7 @@
-import CZeroMQ
+import CPoolSystem
 import Foundation
 import Glibc
+import PoolSystem
 
 /// A child process started with `posix_spawn`, inheriting stdin, stdout and stderr.
 ///
@@ -79,9 +80,7 @@ public struct ChildProcess: Sendable, Equatable {
     /// Blocks until this child ends.
     public func wait() -> Status {
         var raw: Int32 = 0
-        while waitpid(pid, &raw, 0) < 0 {
-            if errno != EINTR { return .exited(-1) }
-        }
+        guard case .success = Syscall.retryingOnInterrupt({ waitpid(pid, &raw, 0) }) else { return .exited(-1) }
         return Status(raw: raw)
     }
 
@@ -95,11 +94,10 @@ public struct ChildProcess: Sendable, Equatable {
     /// Blocks until any child of this process ends; `nil` when there are none left.
     public static func waitAny() -> (ChildProcess, Status)? {
         var raw: Int32 = 0
-        while true {
-            let pid = waitpid(-1, &raw, 0)
-            if pid > 0 { return (ChildProcess(pid: pid), Status(raw: raw)) }
-            if errno != EINTR { return nil }
+        guard case .success(let pid) = Syscall.retryingOnInterrupt({ waitpid(-1, &raw, 0) }), pid > 0 else {
+            return nil
         }
+        return (ChildProcess(pid: pid), Status(raw: raw))
     }
 
     /// Reaps one child that has already ended, without blocking.
@@ -117,7 +115,7 @@ public struct ChildProcess: Sendable, Equatable {
     /// Makes the kernel send `signal` to this process when its parent dies, and reports
     /// whether the expected parent is still there (it may have died before this call).
     public static func followParent(_ expectedParent: pid_t, signal: Int32 = SIGTERM) -> Bool {
-        _ = czmq_set_parent_death_signal(signal)
+        _ = cpool_set_parent_death_signal(signal)
         return getppid() == expectedParent
     }
 }

@@ -1,4 +1,4 @@
-import CZeroMQ
+import CPoolSystem
 
 /// SIGTERM and SIGINT turned into a flag, installed with `sigaction` as early as a process
 /// likes: a signal that arrives before anyone looks is remembered, not lost.
@@ -6,9 +6,9 @@ public enum StopSignals {
     /// From now on SIGTERM and SIGINT set ``requested`` (and wake `wakeup`, if given) instead of
     /// ending the process.
     public static func install(wakeup: Wakeup? = nil) {
-        _ = czmq_install_stop_handler(wakeup?.fileDescriptor ?? -1)
+        _ = cpool_install_stop_handler(wakeup?.fileDescriptor ?? -1)
     }
 
     /// Whether SIGTERM or SIGINT arrived since ``install(wakeup:)``.
-    public static var requested: Bool { czmq_stop_requested() != 0 }
+    public static var requested: Bool { cpool_stop_requested() != 0 }
 }

@@ -1,4 +1,4 @@
-import CZeroMQ
+import CPoolSystem
 import Glibc
 
 /// An eventfd that one thread polls (with ``ZeroMQ/Poller``) and any thread signals.
@@ -10,12 +10,12 @@ public final class Wakeup: @unchecked Sendable {
 
     public init() {
         fileDescriptor = eventfd(0, Int32(EFD_NONBLOCK | EFD_CLOEXEC))
-        precondition(fileDescriptor >= 0, "eventfd failed: errno \(czmq_errno())")
+        precondition(fileDescriptor >= 0, "eventfd failed: errno \(errno)")
     }
 
     deinit {
         // A signal handler may hold this descriptor (StopSignals); it must not write to a reused one.
-        czmq_forget_stop_fd(fileDescriptor)
+        cpool_forget_stop_fd(fileDescriptor)
         close(fileDescriptor)
     }
 

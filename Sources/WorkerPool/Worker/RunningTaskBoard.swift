@@ -1,5 +1,5 @@
 import Atomics
-import CZeroMQ
+import CPoolSystem
 import Glibc
 
 /// Which task each thread of a worker process is running, in memory the process's supervisor
@@ -62,7 +62,7 @@ public final class RunningTaskBoard: @unchecked Sendable {
     public func begin(thread: Int, task: TaskAttempt, limitMilliseconds: UInt32) {
         field(thread, 0).store(0, ordering: .releasing)
         field(thread, 1).store(UInt64(task.attempt), ordering: .relaxed)
-        field(thread, 2).store(czmq_monotonic_nanoseconds(), ordering: .relaxed)
+        field(thread, 2).store(cpool_monotonic_nanoseconds(), ordering: .relaxed)
         field(thread, 3).store(UInt64(limitMilliseconds) * 1_000_000, ordering: .relaxed)
         field(thread, 0).store(task.id, ordering: .releasing)
     }

@@ -1,4 +1,4 @@
-import CZeroMQ
+import CPoolSystem
 import Foundation
 import Logging
 import Synchronization
@@ -85,11 +85,11 @@ public final class Supervisor: Sendable {
         var boards: [RunningTaskBoard] = []
         var descriptors: [Int32] = []
         for index in 1...processes {
-            let fd = czmq_memfd_create("worker-\(index)-board")
+            let fd = cpool_memfd_create("worker-\(index)-board")
             // The descriptor is dup'ed into each child as descriptor 3; keep it out of others.
             _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
             guard fd >= 0, let board = RunningTaskBoard(fileDescriptor: fd, threads: threads) else {
-                throw POSIXError(POSIXErrorCode(rawValue: czmq_errno()) ?? .ENOMEM)
+                throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .ENOMEM)
             }
             boards.append(board)
             descriptors.append(fd)
@@ -321,7 +321,7 @@ public final class Supervisor: Sendable {
                 }
                 health?.summarize(children: children, now: .now, logger: logger)
             }
-            let now = czmq_monotonic_nanoseconds()
+            let now = cpool_monotonic_nanoseconds()
             for (slot, board) in boards.enumerated() {
                 guard
                     let overrun = board.allRunning.first(where: {
