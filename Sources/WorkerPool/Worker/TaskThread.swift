@@ -1,4 +1,4 @@
-import CZeroMQ
+import CPoolSystem
 import Foundation
 import ZeroMQ
 
@@ -108,7 +108,7 @@ struct TaskThread {
         /// Moves every task libzmq has ready into the local queue. No acknowledgement is sent: the
         /// result is one, and the next heartbeat lists what waits.
         mutating func receiveAvailable() throws {
-            let receivedAt = czmq_monotonic_nanoseconds()
+            let receivedAt = cpool_monotonic_nanoseconds()
             while try tasks.receive(into: message, dontWait: true) {
                 if try tasks.discardRemainingFrames(of: message) > 0 {
                     node.counters.malformed.add(1, ordering: .relaxed)
@@ -154,7 +154,7 @@ struct TaskThread {
             node.board.begin(
                 thread: index, task: TaskAttempt(id: record.id, attempt: record.attempt),
                 limitMilliseconds: record.timeLimitMilliseconds)
-            let startedAt = czmq_monotonic_nanoseconds()
+            let startedAt = cpool_monotonic_nanoseconds()
             var result = execute(record)
             result.queuedMicroseconds = UInt32(clamping: (startedAt &- next.receivedAt) / 1_000)
             node.board.end(thread: index)

@@ -1,4 +1,4 @@
-import CZeroMQ
+import CPoolSystem
 
 /// A point on a monotonic clock, in nanoseconds. The producer's core never reads a clock: the
 /// caller passes the time in, so a simulation can drive it through hours in milliseconds.
@@ -10,7 +10,7 @@ public struct PoolTime: Comparable, Hashable, Sendable {
     public static let zero = PoolTime(nanoseconds: 0)
 
     /// Now on CLOCK_MONOTONIC: for the code that does I/O, never for the core.
-    public static var now: PoolTime { PoolTime(nanoseconds: czmq_monotonic_nanoseconds()) }
+    public static var now: PoolTime { PoolTime(nanoseconds: cpool_monotonic_nanoseconds()) }
 
     public static func milliseconds(_ value: Int) -> PoolTime { PoolTime(nanoseconds: UInt64(value) * 1_000_000) }
     public static func microseconds(_ value: Int) -> PoolTime { PoolTime(nanoseconds: UInt64(value) * 1_000) }
