@@ -4,6 +4,14 @@ extension ProducerCore {
     /// left their worker without a result, are sent again; after a cancel's grace, what is still
     /// out ends `cancelled`.
     mutating func tick(now: PoolTime) {
+        if joinsThisTick > Self.joinsLoggedPerTick {
+            logs.append(
+                LogLine(
+                    level: .warning,
+                    message: "\(joinsThisTick - Self.joinsLoggedPerTick) more workers joined than are logged by name; "
+                        + "\(roster.count) known, \(roster.forgotten) forgotten to make room"))
+        }
+        joinsThisTick = 0
         if let deadline = cancelDeadline, now >= deadline, !leases.isEmpty {
             logs.append(
                 LogLine(level: .warning, message: "\(leases.count) tasks did not end in time; reporting them cancelled"))

@@ -32,10 +32,14 @@ extension ProducerCore {
         case .known:
             return true
         case .joined:
-            logs.append(
-                LogLine(
-                    level: .info,
-                    message: "\(hello.name) joined from \(hello.host) (pid \(hello.pid), \(hello.threads) threads)"))
+            // A flood of hellos must not flood the log: a few joins a tick by name, the rest counted.
+            joinsThisTick += 1
+            if joinsThisTick <= Self.joinsLoggedPerTick {
+                logs.append(
+                    LogLine(
+                        level: .info,
+                        message: "\(hello.name) joined from \(hello.host) (pid \(hello.pid), \(hello.threads) threads)"))
+            }
             return true
         case .wrongKey:
             strangers.note(

@@ -53,6 +53,9 @@ struct ProducerCore {
     private(set) var inputEnded = false
     private var enoughWorkers = false
     private(set) var cancelDeadline: PoolTime?
+    /// Workers that joined since the last tick (only the first few are logged by name).
+    var joinsThisTick = 0
+    static let joinsLoggedPerTick = 50
     /// The tasks of the last message ``nextDispatch(now:into:)`` built, until the next.
     private var lastDispatch: (peer: PeerKey, ids: [UInt64])?
 
