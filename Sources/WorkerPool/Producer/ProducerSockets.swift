@@ -32,7 +32,9 @@ final class ProducerSockets {
         results = try Socket(context, .pull)
         try configuration.curve?.apply(to: results)
         try results.setMaxMessageSize(Int64(configuration.maxMessageSize))
-        try results.setReceiveHighWaterMark(0)
+        // Bounded per connection: a sender faster than the producer waits (PUSH blocks, it does
+        // not drop), so a flood queues at the flooder, not in this process's memory.
+        try results.setReceiveHighWaterMark(1_000)
         try results.bind(configuration.endpoints.results)
         publisher = try Socket(context, .xpub)
         try configuration.curve?.apply(to: publisher)

@@ -57,7 +57,9 @@ extension ProducerCore {
     /// or is bound to another key.
     private mutating func known(_ sender: UInt32, key: UInt32, _ what: @autoclosure () -> String) -> Bool {
         if let worker = roster[sender], worker.key == key { return true }
-        strangers.note(.warning, "dropped \(what()) from a sender that never said hello (\(sender))", into: &logs)
+        strangers.note(
+            .warning, "dropped \(what()) from a sender that never said hello, or not under its own key (\(sender))",
+            into: &logs)
         return false
     }
 
