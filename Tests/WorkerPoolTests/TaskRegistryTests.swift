@@ -24,6 +24,34 @@ struct TaskRegistryTests {
         #expect(String(decoding: outcome.payload, as: UTF8.self) == #""3 * 3 = 9""#)
     }
 
+    @Test(
+        "multiply's fast path answers exactly as its Codable handler, or leaves the task to it",
+        arguments: [
+            #"{"a":3,"b":3}"#, #"{"a": 3, "b": 3}"#, #"{ "b" : -7 , "a" : 6 }"#, #"{"a":0,"b":123456789012345678}"#,
+            #"{"a":-0,"b":5}"#, #"{"a":1.0,"b":2}"#, #"{"a":"3","b":2}"#, #"{"a":3}"#, #"{"a":3,"b":3,"c":1}"#,
+            #"{"a":3,"a":4,"b":1}"#, #"{"a":03,"b":1}"#, #"{"a":3e2,"b":1}"#, #"{"a":9223372036854775807,"b":2}"#,
+            #"{"a":4611686018427387904,"b":2}"#, #"{"a":1234567890123456789,"b":1}"#, #"{"a":3,"b":3} x"#, "[]", "",
+            #"{"a":3,"b":3,}"#, #"{"a":-,"b":3}"#,
+        ])
+    func multiplyFastPath(json: String) {
+        let fast = TaskRegistry.Multiply.fast(Array(json.utf8))
+        var plain = TaskRegistry()
+        plain.register("multiply") { (input: TaskRegistry.Multiply, _) -> String in
+            let (product, overflow) = input.a.multipliedReportingOverflow(by: input.b)
+            guard !overflow else { throw TaskError("overflow") }
+            return "\(input.a) * \(input.b) = \(product)"
+        }
+        let context = TaskContext(workerName: "W", host: "h", events: events, logger: Logger(label: "test"))
+        let slow = plain.run(name: "multiply", payload: Array(json.utf8), context: context)
+        if let fast {
+            #expect(fast.status == slow.status && fast.payload == slow.payload, "\(json)")
+        } else {
+            // Left to the handler: the registry's answer is the handler's.
+            let answer = run("multiply", json)
+            #expect(answer.status == slow.status || slow.status == .failed, "\(json)")
+        }
+    }
+
     @Test("an unknown task name fails and lists the known ones")
     func unknownTask() {
         let outcome = run("divide", "{}")

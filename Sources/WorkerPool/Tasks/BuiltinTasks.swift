@@ -11,6 +11,11 @@ extension TaskRegistry {
             guard !overflow else { throw TaskError("\(input.a) * \(input.b) overflows a 64-bit integer") }
             return "\(input.a) * \(input.b) = \(product)"
         }
+        registry.addFastPath("multiply") { payload, context in
+            // At debug level the handler logs each task, as the lecture's consumers do.
+            guard context.logger.logLevel > .debug else { return nil }
+            return Multiply.fast(payload)
+        }
         registry.register("sleep", describe: { (input: Sleep) in "sleep \(input.ms) ms" }) { input, _ in
             guard input.ms >= 0, input.ms <= 86_400_000 else { throw TaskError("ms must be between 0 and 86400000") }
             Thread.sleep(forTimeInterval: Double(input.ms) / 1000)
@@ -70,6 +75,105 @@ extension TaskRegistry {
     struct Multiply: Codable, Sendable {
         var a: Int
         var b: Int
+
+        /// `{"a": INT, "b": INT}` (either order, spaces allowed) multiplied without `Codable`:
+        /// the JSON string `"a * b = product"`; nil for anything else, or an overflow, which the
+        /// `Codable` handler then answers with its own words.
+        static func fast(_ payload: [UInt8]) -> TaskRegistry.Outcome? {
+            payload.withUnsafeBufferPointer { bytes -> TaskRegistry.Outcome? in
+                var scanner = PlainScanner(bytes)
+                guard scanner.take(UInt8(ascii: "{")) else { return nil }
+                var a: Int?
+                var b: Int?
+                repeat {
+                    guard let key = scanner.singleLetterKey(), scanner.take(UInt8(ascii: ":")),
+                        let value = scanner.integer()
+                    else { return nil }
+                    switch key {
+                    case UInt8(ascii: "a") where a == nil: a = value
+                    case UInt8(ascii: "b") where b == nil: b = value
+                    default: return nil
+                    }
+                } while scanner.take(UInt8(ascii: ","))
+                guard scanner.take(UInt8(ascii: "}")), scanner.atEnd, let a, let b else { return nil }
+                let (product, overflow) = a.multipliedReportingOverflow(by: b)
+                guard !overflow else { return nil }
+                var out: [UInt8] = []
+                out.reserveCapacity(48)
+                out.append(UInt8(ascii: "\""))
+                TaskSource.appendDecimal(a, to: &out)
+                out.append(contentsOf: " * ".utf8)
+                TaskSource.appendDecimal(b, to: &out)
+                out.append(contentsOf: " = ".utf8)
+                TaskSource.appendDecimal(product, to: &out)
+                out.append(UInt8(ascii: "\""))
+                return TaskRegistry.Outcome(status: .ok, payload: out)
+            }
+        }
+    }
+
+    /// Reads the few JSON shapes a fast path accepts; any surprise is nil.
+    struct PlainScanner {
+        let bytes: UnsafeBufferPointer<UInt8>
+        var index = 0
+
+        init(_ bytes: UnsafeBufferPointer<UInt8>) { self.bytes = bytes }
+
+        var atEnd: Bool {
+            mutating get {
+                skipSpaces()
+                return index == bytes.count
+            }
+        }
+
+        mutating func skipSpaces() {
+            while index < bytes.count, bytes[index] == 0x20 || bytes[index] == 0x09 || bytes[index] == 0x0A
+                || bytes[index] == 0x0D
+            {
+                index += 1
+            }
+        }
+
+        mutating func take(_ byte: UInt8) -> Bool {
+            skipSpaces()
+            guard index < bytes.count, bytes[index] == byte else { return false }
+            index += 1
+            return true
+        }
+
+        /// `"x"`: a one-letter key, returned as its byte.
+        mutating func singleLetterKey() -> UInt8? {
+            guard take(UInt8(ascii: "\"")), index + 1 < bytes.count, bytes[index + 1] == UInt8(ascii: "\"") else {
+                return nil
+            }
+            defer { index += 2 }
+            return bytes[index]
+        }
+
+        /// An integer of up to 18 digits (no overflow possible), without a leading zero, fraction
+        /// or exponent: exactly what `Int`'s `Decodable` accepts the same way.
+        mutating func integer() -> Int? {
+            skipSpaces()
+            var negative = false
+            if index < bytes.count, bytes[index] == UInt8(ascii: "-") {
+                negative = true
+                index += 1
+            }
+            let start = index
+            var value = 0
+            while index < bytes.count, bytes[index] >= 0x30, bytes[index] <= 0x39, index - start < 18 {
+                value = value * 10 + Int(bytes[index] - 0x30)
+                index += 1
+            }
+            let digits = index - start
+            guard digits > 0, !(digits > 1 && bytes[start] == 0x30) else { return nil }
+            if index < bytes.count, bytes[index] >= 0x30 && bytes[index] <= 0x39 || bytes[index] == 0x2E
+                || bytes[index] == 0x65 || bytes[index] == 0x45
+            {
+                return nil
+            }
+            return negative ? -value : value
+        }
     }
 
     struct Sleep: Codable, Sendable {

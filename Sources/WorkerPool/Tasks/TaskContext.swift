@@ -8,8 +8,8 @@ public struct TaskContext: Sendable {
     /// The pool's shared events; `wait` blocks only this task's thread.
     public let events: PoolEvents
     public let logger: Logger
-    public let attempt: UInt16
-    public let taskID: UInt64
+    public internal(set) var attempt: UInt16
+    public internal(set) var taskID: UInt64
 
     /// For running tasks outside a worker, e.g. `TaskRegistry.run` on threads of your own.
     public init(

@@ -12,6 +12,11 @@ public struct TaskRegistry: Sendable {
     public struct Outcome: Sendable {
         public var status: ResultStatus
         public var payload: [UInt8]
+
+        public init(status: ResultStatus, payload: [UInt8]) {
+            self.status = status
+            self.payload = payload
+        }
     }
 
     typealias Handler = @Sendable (_ payload: [UInt8], _ context: TaskContext) -> Outcome
@@ -65,14 +70,31 @@ public struct TaskRegistry: Sendable {
         }
     }
 
+    /// Puts `fast` in front of the handler registered under `name`: it sees the raw JSON
+    /// arguments first and returns the outcome, or nil to leave the task to the handler. For hot
+    /// tasks whose usual arguments can be read without `Codable`; anything unusual goes on to the
+    /// handler, so outcomes and error messages stay the handler's.
+    public mutating func addFastPath(
+        _ name: String, _ fast: @escaping @Sendable (_ payload: [UInt8], _ context: TaskContext) -> Outcome?
+    ) {
+        guard let handler = handlers[name] else { preconditionFailure("register '\(name)' before its fast path") }
+        handlers[name] = { payload, context in fast(payload, context) ?? handler(payload, context) }
+    }
+
     /// Runs the task named `name`; never throws: every problem is an ``Outcome`` with a message.
     public func run(name: String, payload: [UInt8], context: TaskContext) -> Outcome {
-        guard let handler = handlers[name] else {
-            return Outcome(
-                status: .unknownTask,
-                payload: Array("unknown task '\(name)'; this worker knows: \(names.joined(separator: ", "))".utf8))
-        }
+        guard let handler = handlers[name] else { return unknown(name) }
         return handler(payload, context)
+    }
+
+    /// The handler registered under `name`: a task thread resolves it once per name, not per task.
+    func handler(named name: String) -> Handler? { handlers[name] }
+
+    /// The outcome of a task whose name no handler has.
+    func unknown(_ name: String) -> Outcome {
+        Outcome(
+            status: .unknownTask,
+            payload: Array("unknown task '\(name)'; this worker knows: \(names.joined(separator: ", "))".utf8))
     }
 
     /// A one-line reason for a decoding failure, naming the field.

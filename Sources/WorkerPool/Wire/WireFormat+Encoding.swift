@@ -66,15 +66,21 @@ extension WireFormat {
             count += 1
         }
 
+        /// The worker's hot path: the fixed part goes in with one copy, as for tasks.
         public mutating func append(_ result: ResultRecord) {
             precondition(kind == .results)
-            writer.append(result.id)
-            writer.append(result.attempt)
-            writer.append(result.status.rawValue)
-            writer.append(result.runMicroseconds)
-            writer.append(result.queuedMicroseconds)
-            writer.append(UInt32(result.payload.count))
-            writer.append(contentsOf: result.payload)
+            // id u64 | attempt u16 | status u8 | run µs u32 | queued µs u32 | payload length u32
+            var fixed: (UInt64, UInt64, UInt64) = (0, 0, 0)
+            withUnsafeMutableBytes(of: &fixed) { raw in
+                raw.storeBytes(of: result.id.littleEndian, toByteOffset: 0, as: UInt64.self)
+                raw.storeBytes(of: result.attempt.littleEndian, toByteOffset: 8, as: UInt16.self)
+                raw.storeBytes(of: result.status.rawValue, toByteOffset: 10, as: UInt8.self)
+                raw.storeBytes(of: result.runMicroseconds.littleEndian, toByteOffset: 11, as: UInt32.self)
+                raw.storeBytes(of: result.queuedMicroseconds.littleEndian, toByteOffset: 15, as: UInt32.self)
+                raw.storeBytes(of: UInt32(result.payload.count).littleEndian, toByteOffset: 19, as: UInt32.self)
+                writer.bytes.append(contentsOf: UnsafeRawBufferPointer(rebasing: raw[0..<ResultRecord.fixedSize]))
+            }
+            result.payload.withUnsafeBufferPointer { writer.bytes.append(contentsOf: $0) }
             count += 1
         }
 

@@ -59,10 +59,13 @@ public final class RunningTaskBoard: @unchecked Sendable {
     }
 
     /// Thread `thread` (0-based) starts `task`; `limitMilliseconds` 0 is no limit.
-    public func begin(thread: Int, task: TaskAttempt, limitMilliseconds: UInt32) {
+    public func begin(
+        thread: Int, task: TaskAttempt, limitMilliseconds: UInt32,
+        startedNanoseconds: UInt64 = cpool_monotonic_nanoseconds()
+    ) {
         field(thread, 0).store(0, ordering: .releasing)
         field(thread, 1).store(UInt64(task.attempt), ordering: .relaxed)
-        field(thread, 2).store(cpool_monotonic_nanoseconds(), ordering: .relaxed)
+        field(thread, 2).store(startedNanoseconds, ordering: .relaxed)
         field(thread, 3).store(UInt64(limitMilliseconds) * 1_000_000, ordering: .relaxed)
         field(thread, 0).store(task.id, ordering: .releasing)
     }

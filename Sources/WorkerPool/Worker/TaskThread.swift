@@ -1,4 +1,5 @@
 import CPoolSystem
+import DequeModule
 import Foundation
 import ZeroMQ
 
@@ -93,6 +94,14 @@ struct TaskThread {
         var batchEpoch: UInt32 = 0
         var batchMicroseconds: UInt64 = 0
         var rejected = RateLimitedLog()
+        /// Tasks received and not yet started: this thread's alone, so taking one locks nothing.
+        var local = Deque<WorkerNode.QueuedTask>()
+        /// Ids of results waiting in `batch`.
+        var unsent: [UInt64] = []
+        /// The context handed to every task, updated in place (no per-task copy of its strings).
+        var context: TaskContext
+        /// The handler of the last task name run: consecutive tasks mostly share a name.
+        var lastHandler: (name: String, handler: TaskRegistry.Handler)?
 
         init(node: WorkerNode, index: Int, tasks: Socket, results: Socket, queue: WorkerNode.LocalQueue) {
             self.node = node
@@ -101,15 +110,32 @@ struct TaskThread {
             self.results = results
             self.queue = queue
             batch = WireFormat.MessageWriter(kind: .results, sender: node.workerID, capacity: 256)
+            context = TaskContext(
+                workerName: node.configuration.name, host: node.configuration.host, events: node.events,
+                logger: node.logger)
         }
 
-        var isIdle: Bool { queue.tasks.withLock { $0.isEmpty } }
+        var isIdle: Bool { local.isEmpty }
+
+        /// What this thread holds, for the control thread's heartbeats: published when it changes
+        /// by a batch (tasks received, results sent), not per task. While a task runs nothing
+        /// here changes, and the board says which task runs.
+        func publishHeld() {
+            var held: [UInt64] = []
+            held.reserveCapacity(local.count + unsent.count)
+            for task in local { held.append(task.record.id) }
+            held += unsent
+            queue.held.withLock { $0 = held }
+        }
 
         /// Moves every task libzmq has ready into the local queue. No acknowledgement is sent: the
         /// result is one, and the next heartbeat lists what waits.
         mutating func receiveAvailable() throws {
             let receivedAt = cpool_monotonic_nanoseconds()
+            var received = false
+            defer { if received { publishHeld() } }
             while try tasks.receive(into: message, dontWait: true) {
+                received = true
                 if try tasks.discardRemainingFrames(of: message) > 0 {
                     node.counters.malformed.add(1, ordering: .relaxed)
                     rejected.warning(node.logger, "dropped a task message with extra frames (expected 1)")
@@ -129,9 +155,7 @@ struct TaskThread {
                 for item in decoded.tasks {
                     switch item {
                     case .task(let record):
-                        queue.tasks.withLock {
-                            $0.append(WorkerNode.QueuedTask(record: record, epoch: epoch, receivedAt: receivedAt))
-                        }
+                        local.append(WorkerNode.QueuedTask(record: record, epoch: epoch, receivedAt: receivedAt))
                     case .malformed(let id, let attempt, let error):
                         node.counters.malformed.add(1, ordering: .relaxed)
                         rejected.warning(node.logger, "task \(id) is malformed: \(error)")
@@ -146,16 +170,16 @@ struct TaskThread {
 
         /// Runs the next queued task, if any; sends results when fast tasks have added up or the queue is empty.
         mutating func runNext() throws {
-            guard let next = queue.tasks.withLock({ $0.popFirst() }) else {
+            guard let next = local.popFirst() else {
                 try flush()
                 return
             }
             let record = next.record
+            let startedAt = cpool_monotonic_nanoseconds()
             node.board.begin(
                 thread: index, task: TaskAttempt(id: record.id, attempt: record.attempt),
-                limitMilliseconds: record.timeLimitMilliseconds)
-            let startedAt = cpool_monotonic_nanoseconds()
-            var result = execute(record)
+                limitMilliseconds: record.timeLimitMilliseconds, startedNanoseconds: startedAt)
+            var result = execute(record, startedAt: startedAt)
             result.queuedMicroseconds = UInt32(clamping: (startedAt &- next.receivedAt) / 1_000)
             node.board.end(thread: index)
             try add(result, epoch: next.epoch)
@@ -186,7 +210,7 @@ struct TaskThread {
             }
             batch.append(result)
             batchMicroseconds += UInt64(result.runMicroseconds)
-            queue.unsentResults.withLock { $0.append(result.id) }
+            unsent.append(result.id)
         }
 
         mutating func flush() throws {
@@ -197,18 +221,20 @@ struct TaskThread {
             swap(&finished, &batch)
             batchMicroseconds = 0
             try results.send(finished.finish())
-            queue.unsentResults.withLock { $0.removeAll(keepingCapacity: true) }
+            unsent.removeAll(keepingCapacity: true)
+            publishHeld()
             node.counters.resultsSentByEpoch.withLock { $0[flushedEpoch, default: 0] += sent }
         }
 
-        private func execute(_ record: TaskRecord) -> ResultRecord {
-            let context = TaskContext(
-                workerName: node.configuration.name, host: node.configuration.host, events: node.events,
-                logger: node.logger, attempt: record.attempt, taskID: record.id)
-            let started = ContinuousClock.now
-            let outcome = node.registry.run(name: record.name, payload: record.payload, context: context)
-            let elapsed = started.duration(to: .now)
-            let micros = elapsed.components.seconds * 1_000_000 + elapsed.components.attoseconds / 1_000_000_000_000
+        private mutating func execute(_ record: TaskRecord, startedAt: UInt64) -> ResultRecord {
+            context.attempt = record.attempt
+            context.taskID = record.id
+            if lastHandler?.name != record.name {
+                lastHandler = node.registry.handler(named: record.name).map { (record.name, $0) }
+            }
+            let outcome =
+                lastHandler.map { $0.handler(record.payload, context) } ?? node.registry.unknown(record.name)
+            let micros = (cpool_monotonic_nanoseconds() &- startedAt) / 1_000
             var result = ResultRecord(
                 id: record.id, attempt: record.attempt, status: outcome.status,
                 runMicroseconds: UInt32(clamping: micros), payload: outcome.payload)

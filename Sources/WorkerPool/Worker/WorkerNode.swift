@@ -54,12 +54,11 @@ public final class WorkerNode: Sendable {
         let malformed = Atomic<UInt64>(0)
     }
 
-    /// A task thread's queue of tasks received and acknowledged but not yet started.
+    /// What a task thread holds besides its running task, as it last published it: tasks received
+    /// and not yet started, and tasks run whose results wait in its next batch (still held, as far
+    /// as the producer's heartbeat check is concerned). The thread publishes per batch, not per task.
     final class LocalQueue: Sendable {
-        let tasks = Mutex(Deque<QueuedTask>())
-        /// Tasks run whose results wait in the thread's next batch: still held, as far as the
-        /// producer's heartbeat check is concerned.
-        let unsentResults = Mutex<[UInt64]>([])
+        let held = Mutex<[UInt64]>([])
     }
 
     struct QueuedTask: Sendable {
@@ -358,13 +357,11 @@ public final class WorkerNode: Sendable {
 
     /// What this process holds now: each thread's running task and queued tasks.
     private func heartbeat() -> WorkerHeartbeat {
-        var held = board.allRunning.map { HeldTask(id: $0.task.id, running: true) }
+        let running = board.allRunning.map(\.task.id)
+        var held = running.map { HeldTask(id: $0, running: true) }
         for queue in queues {
-            queue.tasks.withLock { tasks in
-                held.append(contentsOf: tasks.map { HeldTask(id: $0.record.id, running: false) })
-            }
-            queue.unsentResults.withLock { ids in
-                held.append(contentsOf: ids.map { HeldTask(id: $0, running: false) })
+            queue.held.withLock { ids in
+                held.append(contentsOf: ids.lazy.filter { !running.contains($0) }.map { HeldTask(id: $0, running: false) })
             }
         }
         return WorkerHeartbeat(
