@@ -284,13 +284,16 @@ public struct ProducerCommand: ParsableCommand {
                 + summary.perWorker.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value)" }
                 .joined(separator: ", ")
         }
-        let malformed = summary.rejectedMessages - summary.strangerMessages - summary.forgedResults
+        let malformed =
+            summary.rejectedMessages - summary.strangerMessages - summary.forgedResults
             - summary.refusedLossReports
         if malformed > 0 { text += " | \(malformed) malformed messages rejected" }
         if summary.strangerMessages > 0 {
             text += " | \(summary.strangerMessages) messages from senders that never said hello dropped"
         }
-        if summary.forgedResults > 0 { text += " | \(summary.forgedResults) results from workers never sent the task refused" }
+        if summary.forgedResults > 0 {
+            text += " | \(summary.forgedResults) results from workers never sent the task refused"
+        }
         if summary.refusedLossReports > 0 {
             text += " | \(summary.refusedLossReports) loss reports not from the process's supervisor refused"
         }

@@ -42,7 +42,8 @@ struct ForgeryTests {
             ] + extra, in: directory)
     }
 
-    @Test("results pushed for every id by a raw socket that read the epoch: no forged outcome, every real one delivered")
+    @Test(
+        "results pushed for every id by a raw socket that read the epoch: no forged outcome, every real one delivered")
     func forgedResultsInPlaintext() throws {
         let directory = try makeTemporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
@@ -63,7 +64,8 @@ struct ForgeryTests {
         // A stranger that never said hello, and one that did but was never sent a task.
         let stranger = Self.forgedResults(ids: 1...400, sender: 0xDEAD_BEEF, epoch: epoch)
         let introduced = Self.forgedResults(ids: 1...400, sender: 0xFEED_F00D, epoch: epoch)
-        let hello = WireFormat.encode(WorkerHello(pid: 1, threads: 1, name: "Forger", host: "evil"), sender: 0xFEED_F00D)
+        let hello = WireFormat.encode(
+            WorkerHello(pid: 1, threads: 1, name: "Forger", host: "evil"), sender: 0xFEED_F00D)
         // A report that the real worker died, from a sender that is not its supervisor.
         let loss = WireFormat.encode(
             WorkerLoss(process: 4_242, reason: .died, detail: 9, signalled: true, running: []), supervisor: 78)
@@ -80,7 +82,8 @@ struct ForgeryTests {
         #expect(outcomes.count == 400)
         #expect(Set(outcomes.map(\.id)) == Set(1...400))
         #expect(!outcomes.contains { $0.result == .string("forged") }, "no forged outcome")
-        #expect(outcomes.allSatisfy { $0.status == "ok" && $0.pid == worker.pid }, "every task ended by the real worker")
+        #expect(
+            outcomes.allSatisfy { $0.status == "ok" && $0.pid == worker.pid }, "every task ended by the real worker")
         #expect(rounds > 1, "the forger kept sending while the run went on")
         #expect(producer.stderr.contains("from a sender that never said hello"), "strangers are counted and logged")
         #expect(producer.stderr.contains("which was never sent it"), "forged results are counted and logged")
@@ -184,7 +187,8 @@ struct ForgeryTests {
                         sender: sender, epoch: epoch)
                 case 1:
                     message = WireFormat.encode(
-                        WorkerHeartbeat(tasksDone: 0, tasksFailed: 0, restarts: 0, held: []), sender: sender, epoch: epoch)
+                        WorkerHeartbeat(tasksDone: 0, tasksFailed: 0, restarts: 0, held: []), sender: sender,
+                        epoch: epoch)
                 default:
                     message = WireFormat.encode(WorkerHello(pid: 1, threads: 1, name: "x", host: "y"), sender: sender)
                 }
@@ -217,7 +221,8 @@ struct ForgeryTests {
         #expect(
             flooded.afterFlood < quiet.seconds + 5,
             "\(quiet.seconds) s for a quiet run, \(flooded.afterFlood) s to finish after the flood")
-        #expect(flooded.stderr.contains("more workers joined than are logged by name"), "the flood is counted and logged")
+        #expect(
+            flooded.stderr.contains("more workers joined than are logged by name"), "the flood is counted and logged")
         #expect(flooded.stderr.contains("from a sender that never said hello"))
     }
 }

@@ -44,7 +44,8 @@ struct ProducerRunLoop {
         var poller = Poller()
         indices = (
             poller.add(sockets.tasks, .readable), poller.add(sockets.results, .readable),
-            poller.add(sockets.publisher, .readable), poller.add(fileDescriptor: producer.wakeup.fileDescriptor, .readable),
+            poller.add(sockets.publisher, .readable),
+            poller.add(fileDescriptor: producer.wakeup.fileDescriptor, .readable),
             sockets.securityMonitors.map { poller.add($0.socket, .readable) }
         )
         self.poller = poller
@@ -133,7 +134,8 @@ struct ProducerRunLoop {
                 continue
             }
             if try tasks.discardRemainingFrames(of: message) > 0 {
-                core.rejected.note(.warning, "rejected a message of several frames on the tasks socket", into: &core.logs)
+                core.rejected.note(
+                    .warning, "rejected a message of several frames on the tasks socket", into: &core.logs)
                 continue
             }
             let key = keys.number(of: message)

@@ -127,8 +127,9 @@ extension TaskRegistry {
         }
 
         mutating func skipSpaces() {
-            while index < bytes.count, bytes[index] == 0x20 || bytes[index] == 0x09 || bytes[index] == 0x0A
-                || bytes[index] == 0x0D
+            while index < bytes.count,
+                bytes[index] == 0x20 || bytes[index] == 0x09 || bytes[index] == 0x0A
+                    || bytes[index] == 0x0D
             {
                 index += 1
             }
@@ -167,8 +168,9 @@ extension TaskRegistry {
             }
             let digits = index - start
             guard digits > 0, !(digits > 1 && bytes[start] == 0x30) else { return nil }
-            if index < bytes.count, bytes[index] >= 0x30 && bytes[index] <= 0x39 || bytes[index] == 0x2E
-                || bytes[index] == 0x65 || bytes[index] == 0x45
+            if index < bytes.count,
+                bytes[index] >= 0x30 && bytes[index] <= 0x39 || bytes[index] == 0x2E
+                    || bytes[index] == 0x65 || bytes[index] == 0x45
             {
                 return nil
             }

@@ -182,7 +182,8 @@ extension WireFormat {
             message = .workerLost(
                 supervisor: header.sender,
                 WorkerLoss(
-                    process: process, reason: reason, detail: detail, signalled: rawReason & 0x80 != 0, culprit: culprit,
+                    process: process, reason: reason, detail: detail, signalled: rawReason & 0x80 != 0,
+                    culprit: culprit,
                     running: running))
         case .tasks, .eventState, .released, .ready:
             throw .unexpectedKind(header.kind, socket: "results")

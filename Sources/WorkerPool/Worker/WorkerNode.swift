@@ -361,7 +361,8 @@ public final class WorkerNode: Sendable {
         var held = running.map { HeldTask(id: $0, running: true) }
         for queue in queues {
             queue.held.withLock { ids in
-                held.append(contentsOf: ids.lazy.filter { !running.contains($0) }.map { HeldTask(id: $0, running: false) })
+                held.append(
+                    contentsOf: ids.lazy.filter { !running.contains($0) }.map { HeldTask(id: $0, running: false) })
             }
         }
         return WorkerHeartbeat(

@@ -28,13 +28,16 @@ extension PoolSimulation {
             if lease.state != .queued, let holder = lease.holder { holding[holder, default: 0] += 1 }
         }
         guard live == core.leases.count, fresh == core.leases.freshCount else {
-            throw failure("lease counts drifted: \(live) live vs \(core.leases.count), \(fresh) fresh vs \(core.leases.freshCount)")
+            throw failure(
+                "lease counts drifted: \(live) live vs \(core.leases.count), \(fresh) fresh vs \(core.leases.freshCount)"
+            )
         }
         for peer in core.leases.credit.peers {
             guard peer.outstanding >= 0 else { throw failure("thread \(peer.key) has negative credit use") }
             guard peer.outstanding == holding[peer.key, default: 0] else {
                 throw failure(
-                    "thread \(peer.key) is charged \(peer.outstanding) tasks but holds \(holding[peer.key, default: 0])")
+                    "thread \(peer.key) is charged \(peer.outstanding) tasks but holds \(holding[peer.key, default: 0])"
+                )
             }
         }
         guard core.roster.count <= configuration.maxWorkers else {

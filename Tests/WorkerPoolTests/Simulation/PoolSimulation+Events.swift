@@ -43,7 +43,10 @@ extension PoolSimulation {
             worker.threads[Int(thread)].connected = true
             worker.threads[Int(thread)].generation += 1
             let ready = WireFormat.encode(readyThread: thread, hello: worker.hello, sender: id)
-            send(.toProducerTasks(identity: PeerKey(worker: id, thread: thread).identity, bytes: ready, key: worker.key, incarnation: incarnation))
+            send(
+                .toProducerTasks(
+                    identity: PeerKey(worker: id, thread: thread).identity, bytes: ready, key: worker.key,
+                    incarnation: incarnation))
         case .thaw(let id):
             workers[id]?.frozen = false
         case .spawn(let supervisor, let key):
@@ -103,9 +106,11 @@ extension PoolSimulation {
     }
 
     func receive(_ bytes: [UInt8], worker: Worker, thread: Int) {
-        guard let (header, tasks) = try? bytes.withUnsafeBytes({ raw in
-            try Result { () throws(WireError) in try WireFormat.decodeTaskMessage(raw) }.get()
-        }) else { return }
+        guard
+            let (header, tasks) = try? bytes.withUnsafeBytes({ raw in
+                try Result { () throws(WireError) in try WireFormat.decodeTaskMessage(raw) }.get()
+            })
+        else { return }
         for case .task(let record) in tasks {
             received.insert([record.id, UInt64(worker.id)])
             worker.threads[thread].queue.append((record, header.epoch))
@@ -150,7 +155,9 @@ extension PoolSimulation {
         worker.alive = false
         faultsInjected[reported ? "reported deaths" : "silent deaths", default: 0] += 1
         guard reported else { return }
-        let running = worker.threads.compactMap(\.running).map { TaskAttempt(id: $0.record.id, attempt: $0.record.attempt) }
+        let running = worker.threads.compactMap(\.running).map {
+            TaskAttempt(id: $0.record.id, attempt: $0.record.attempt)
+        }
         let loss = WorkerLoss(
             process: worker.id, reason: culprit == nil ? .died : .timeLimit, detail: 9, signalled: true,
             culprit: culprit ?? 0, running: running)

@@ -55,7 +55,8 @@ final class PoolSimulation {
         }
 
         var hello: WorkerHello {
-            WorkerHello(pid: id % 100_000, threads: UInt16(threads.count), supervisor: supervisor, name: "W\(id)", host: "sim")
+            WorkerHello(
+                pid: id % 100_000, threads: UInt16(threads.count), supervisor: supervisor, name: "W\(id)", host: "sim")
         }
 
         /// Held tasks, as a heartbeat lists them.
@@ -130,7 +131,8 @@ final class PoolSimulation {
         core = ProducerCore(configuration: configuration, epoch: 1, now: PoolTime(nanoseconds: 0))
         writer = WireFormat.MessageWriter(kind: .tasks, epoch: 1)
         for id in 1...UInt64(taskCount) {
-            var nature = Nature(runMilliseconds: self.random.chance(0.1) ? self.random.int(20...400) : self.random.int(0...8))
+            var nature = Nature(
+                runMilliseconds: self.random.chance(0.1) ? self.random.int(20...400) : self.random.int(0...8))
             if self.random.chance(0.03) { nature.poison = true }
             if self.random.chance(0.05) {
                 nature.timeLimitMilliseconds = self.random.int(5...100)
@@ -188,7 +190,8 @@ final class PoolSimulation {
             if journal[id] != nil { continue }  // resumed: the journal holds it
             let nature = natures[id] ?? Nature(runMilliseconds: 0)
             let limit = nature.timeLimitMilliseconds.map { Double($0) / 1_000 }
-            core.input(TaskFeed.Entry(id: id, item: .task(name: "sim", payload: Array("{}".utf8), timeLimitSeconds: limit)))
+            core.input(
+                TaskFeed.Entry(id: id, item: .task(name: "sim", payload: Array("{}".utf8), timeLimitSeconds: limit)))
         }
         while let identity = core.nextDispatch(now: poolNow, into: &writer) {
             let bytes = writer.withFinishedBytes { Array($0) }
@@ -242,7 +245,9 @@ final class PoolSimulation {
             core.dispatchFailed(peerGone: true)
             return
         }
-        send(.toWorker(worker: workerID, thread: thread, generation: worker.threads[Int(thread)].generation, bytes: bytes))
+        send(
+            .toWorker(
+                worker: workerID, thread: thread, generation: worker.threads[Int(thread)].generation, bytes: bytes))
     }
 
     /// Puts a message on the wire: it may be lost, late, early or doubled.

@@ -14,7 +14,8 @@ extension ProducerCore {
         joinsThisTick = 0
         if let deadline = cancelDeadline, now >= deadline, !leases.isEmpty {
             logs.append(
-                LogLine(level: .warning, message: "\(leases.count) tasks did not end in time; reporting them cancelled"))
+                LogLine(level: .warning, message: "\(leases.count) tasks did not end in time; reporting them cancelled")
+            )
             cancelInFlight(reason: "run cancelled before the task ended")
         }
         var holders = Set<UInt32>()
@@ -46,10 +47,12 @@ extension ProducerCore {
                 && (holders.contains(worker.id) || leases.credit.hasThreads(ofWorker: worker.id))
         }
         for worker in silent.sorted(by: { $0.id < $1.id }) {
-            workerLost(worker.id, reason: "no heartbeat for \(silentLimit.seconds) s", loss: nil, lastSign: worker.lastSeen)
+            workerLost(
+                worker.id, reason: "no heartbeat for \(silentLimit.seconds) s", loss: nil, lastSign: worker.lastSeen)
         }
         for id in vanished.sorted() where leases.requeue(id, lostSince: now) {
-            overdue.note(.warning, "task \(id) left its worker without a result arriving; sending it again", into: &logs)
+            overdue.note(
+                .warning, "task \(id) left its worker without a result arriving; sending it again", into: &logs)
         }
         for (id, since) in overdueIDs.sorted(by: { $0.id < $1.id }) where leases.requeue(id, lostSince: since) {
             overdue.note(
@@ -142,14 +145,17 @@ extension ProducerCore {
         else { return }
         if !worker.released {
             logs.append(
-                LogLine(level: .info, message: "\(worker.name) left after \(worker.tasksDone + worker.tasksFailed) tasks"))
+                LogLine(
+                    level: .info, message: "\(worker.name) left after \(worker.tasksDone + worker.tasksFailed) tasks"))
             worker.released = true
             roster[id] = worker
             roster.becameIdle(id)
             let again = leases.requeueAll(where: { $0.holder?.worker == id }, lostSince: now)
             if again > 0 {
                 logs.append(
-                    LogLine(level: .info, message: "\(again) tasks \(worker.name) had not started are sent to other workers"))
+                    LogLine(
+                        level: .info, message: "\(again) tasks \(worker.name) had not started are sent to other workers"
+                    ))
             }
         }
         releasable.append(id)

@@ -22,7 +22,8 @@ extension ProducerCore {
             let what = known ? "reconnected" : "is back"
             logs.append(
                 LogLine(
-                    level: .info, message: "\(roster.name(of: sender)) thread \(thread + 1) \(what); \(lost) tasks sent again"))
+                    level: .info,
+                    message: "\(roster.name(of: sender)) thread \(thread + 1) \(what); \(lost) tasks sent again"))
         }
     }
 
@@ -38,7 +39,8 @@ extension ProducerCore {
                 logs.append(
                     LogLine(
                         level: .info,
-                        message: "\(hello.name) joined from \(hello.host) (pid \(hello.pid), \(hello.threads) threads)"))
+                        message: "\(hello.name) joined from \(hello.host) (pid \(hello.pid), \(hello.threads) threads)")
+                )
             }
             return true
         case .wrongKey:
@@ -102,7 +104,8 @@ extension ProducerCore {
         }
         guard sent else {
             forged.note(
-                .warning, "refused a result for task \(record.id) from \(roster.name(of: sender)), which was never sent it",
+                .warning,
+                "refused a result for task \(record.id) from \(roster.name(of: sender)), which was never sent it",
                 into: &logs)
             return nil
         }
