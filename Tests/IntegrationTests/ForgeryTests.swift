@@ -32,6 +32,17 @@ struct ForgeryTests {
         }
     }
 
+    /// A plaintext producer over ipc with `count` sleep tasks, waiting for one worker, once bound.
+    static func producer(sleeping count: Int, milliseconds: Int, in directory: URL) throws -> TestProcess {
+        let input = try writeTaskFile(
+            (1...count).map { _ in #"{"task": "sleep", "args": {"ms": \#(milliseconds)}}"# }, in: directory)
+        let producer = try TestProcess(
+            "producer", ["--ipc", directory.path, "--input", input.path, "--output", "jsonl", "--wait-workers", "1"],
+            in: directory)
+        #expect(producer.waitForStderr(containing: "producer bound"))
+        return producer
+    }
+
     /// A worker process started directly (as its supervisor would), so the test knows its ids.
     static func worker(id: UInt32, supervisor: UInt32, in directory: URL, extra: [String] = []) throws -> TestProcess {
         try TestProcess(
@@ -47,12 +58,8 @@ struct ForgeryTests {
     func forgedResultsInPlaintext() throws {
         let directory = try makeTemporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
-        let input = try writeTaskFile((1...400).map { _ in #"{"task": "sleep", "args": {"ms": 20}}"# }, in: directory)
-        let producer = try TestProcess(
-            "producer", ["--ipc", directory.path, "--input", input.path, "--output", "jsonl", "--wait-workers", "1"],
-            in: directory)
+        let producer = try Self.producer(sleeping: 400, milliseconds: 20, in: directory)
         defer { producer.stop() }
-        #expect(producer.waitForStderr(containing: "producer bound"))
         let endpoints = PoolEndpoints.ipc(directory: directory.path)
         let context = try Context()
         let epoch = try Self.epoch(of: endpoints, context: context)
@@ -159,12 +166,8 @@ struct ForgeryTests {
     static func run(
         flood: Int, in directory: URL
     ) throws -> (seconds: Double, afterFlood: Double, growthKilobytes: Int, stderr: String) {
-        let input = try writeTaskFile((1...300).map { _ in #"{"task": "sleep", "args": {"ms": 40}}"# }, in: directory)
-        let producer = try TestProcess(
-            "producer", ["--ipc", directory.path, "--input", input.path, "--output", "jsonl", "--wait-workers", "1"],
-            in: directory)
+        let producer = try Self.producer(sleeping: 300, milliseconds: 40, in: directory)
         defer { producer.stop() }
-        #expect(producer.waitForStderr(containing: "producer bound"))
         let endpoints = PoolEndpoints.ipc(directory: directory.path)
         let context = try Context()
         let epoch = try Self.epoch(of: endpoints, context: context)

@@ -536,17 +536,11 @@ struct FastJSONTests {
 /// Seeded JSON documents (SplitMix64), heavy on the shapes the target types have, with invalid
 /// documents, duplicate keys, escapes, unicode and odd whitespace mixed in.
 struct RandomJSON {
-    private var state: UInt64
+    private var random: SeededRandom
 
-    init(seed: UInt64) { state = seed }
+    init(seed: UInt64) { random = SeededRandom(seed: seed) }
 
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
+    mutating func next() -> UInt64 { random.next() }
 
     mutating func below(_ n: Int) -> Int { Int(next() % UInt64(n)) }
 

@@ -11,7 +11,7 @@ struct ProducerCoreSimulationTests {
     static var seeds: [UInt64] {
         let environment = ProcessInfo.processInfo.environment
         if let seed = environment["SIM_SEED"].flatMap(UInt64.init) { return [seed] }
-        let count = environment["SIM_SEEDS"].flatMap(Int.init) ?? 2_000
+        let count = environment["SIM_SEEDS"].flatMap(Int.init) ?? 1_000
         let first = environment["SIM_FIRST_SEED"].flatMap(UInt64.init) ?? 1
         return (0..<UInt64(count)).map { first + $0 }
     }

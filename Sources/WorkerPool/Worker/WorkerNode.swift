@@ -20,12 +20,12 @@ public final class WorkerNode: Sendable {
     let logger: Logger
     let workerID: UInt32
     let context: Context
-    private let state = Mutex(SharedState())
+    let state = Mutex(SharedState())
     /// Readable forever once signalled: every task thread polls it and leaves.
     let stopSignal = Wakeup()
     let stopping = Atomic<Bool>(false)
     /// The producer's message limit, once its state arrived (0 until then).
-    private let producerLimit = Atomic<Int>(0)
+    let producerLimit = Atomic<Int>(0)
 
     /// The largest message to send: this worker's limit, or the producer's if smaller.
     var sendLimit: Int {
@@ -38,7 +38,7 @@ public final class WorkerNode: Sendable {
     /// Each task thread's received-but-not-started tasks, for heartbeats.
     let queues: [LocalQueue]
 
-    private struct SharedState: Sendable {
+    struct SharedState: Sendable {
         var recycled = false
         var pendingEventRequests: [EventRequest] = []
         var liveTaskThreads = 0
@@ -110,7 +110,7 @@ public final class WorkerNode: Sendable {
         controlWakeup.signal()
     }
 
-    private let followsStopSignals = Atomic<Bool>(false)
+    let followsStopSignals = Atomic<Bool>(false)
 
     /// Asks the worker to finish the tasks in hand and leave. Safe from any thread.
     public func stop(reason: String) {
@@ -138,157 +138,18 @@ public final class WorkerNode: Sendable {
     /// Runs until shutdown or ``stop(reason:)``, on the calling thread. Returns what the worker
     /// did, once every message it sent was delivered or its linger expired.
     public func run() throws -> WorkerReport {
-        let report = try runControlLoop()
+        // In a scope of its own: its sockets must be closed before the context terminates.
+        let report = try {
+            var control = try WorkerControlLoop(node: self)
+            return try control.run()
+        }()
         // Every socket is closed now; this waits for their queued messages (bounded by linger).
         context.terminate()
         return report
     }
 
-    private func runControlLoop() throws -> WorkerReport {
-        let subscriber = try Socket(context, .sub)
-        try configuration.curve.apply(to: subscriber)
-        // Every socket reaches the same producer with the same keys: the events socket, the
-        // first to connect, tells whether the handshake works.
-        let monitorEndpoint = "inproc://events-socket-monitor"
-        try subscriber.startMonitor(
-            monitorEndpoint, events: [.handshakeFailed, .handshakeSucceeded, .connected, .disconnected])
-        let monitor = try SocketMonitor(context, endpoint: monitorEndpoint)
-        var handshakes = HandshakeWatch(
-            usesCurve: configuration.curve != nil, giveUp: .milliseconds(configuration.handshakeGiveUpMilliseconds))
-        try subscriber.setMaxMessageSize(Int64(configuration.maxMessageSize))
-        try subscriber.setReconnect(intervalMilliseconds: 100, maximumMilliseconds: 2_000)
-        try subscriber.setHeartbeat(intervalMilliseconds: 1_000, timeoutMilliseconds: 5_000)
-        try subscriber.subscribe()
-        try subscriber.connect(configuration.endpoints.events)
-
-        let control = try Socket(context, .push)
-        try configuration.curve.apply(to: control)
-        try control.setLinger(milliseconds: Int32(configuration.goodbyeTimeoutMilliseconds))
-        try control.setReconnect(intervalMilliseconds: 100, maximumMilliseconds: 2_000)
-        try control.setHeartbeat(intervalMilliseconds: 1_000, timeoutMilliseconds: 5_000)
-        try control.connect(configuration.endpoints.results)
-
-        let hello = WireFormat.encode(self.hello, sender: workerID)
-
-        var poller = Poller()
-        let subIndex = poller.add(subscriber, .readable)
-        let wakeIndex = poller.add(fileDescriptor: controlWakeup.fileDescriptor, .readable)
-        let monitorIndex = poller.add(monitor.socket, .readable)
-        let message = Message()
-        var lastHeartbeat = ContinuousClock.now
-        var health = configuration.healthFile.map { HealthFile(path: $0) }
-        var securityFailure: SecurityFailure?
-        var taskThreadsStarted = false
-        var helloSent = false
-        var released = false
-        var epoch: UInt32 = 0
-        var goodbyeSentAt: ContinuousClock.Instant?
-        var rejected = RateLimitedLog()
-        let heartbeatInterval = Duration.milliseconds(configuration.heartbeatIntervalMilliseconds)
-        let goodbyeTimeout = Duration.milliseconds(configuration.goodbyeTimeoutMilliseconds)
-
-        logger.debug("connecting to \(configuration.endpoints) as worker id \(workerID)")
-        while true {
-            try poller.poll(timeoutMilliseconds: configuration.heartbeatIntervalMilliseconds / 4)
-            if poller.events(at: wakeIndex).contains(.readable) { controlWakeup.drain() }
-            if followsStopSignals.load(ordering: .relaxed) && StopSignals.requested && !isStopping {
-                stop(reason: "SIGTERM or SIGINT")
-            }
-            if poller.events(at: monitorIndex).contains(.readable) {
-                while let event = try monitor.next(dontWait: true) {
-                    guard securityFailure == nil, let failure = handshakes.observe(event, logger: logger) else {
-                        continue
-                    }
-                    logger.critical("\(failure)")
-                    securityFailure = failure
-                    stop(reason: "security failure")
-                }
-            }
-            if securityFailure != nil && state.withLock({ $0.liveTaskThreads == 0 }) { break }
-            if poller.events(at: subIndex).contains(.readable) {
-                while try subscriber.receive(into: message, dontWait: true) {
-                    guard let broadcast = decodeBroadcast(message, from: subscriber, rejected: &rejected) else {
-                        continue
-                    }
-                    switch broadcast {
-                    case .eventState(let snapshot):
-                        health?.heard()
-                        if events.table.adopt(snapshot) {
-                            producerLimit.store(Int(snapshot.maxMessageSize), ordering: .relaxed)
-                            if snapshot.epoch != epoch {
-                                if epoch != 0 { logger.info("a new producer run (\(snapshot.epoch)) took over") }
-                                epoch = snapshot.epoch
-                                // Introduce ourselves to a producer that has never heard of us.
-                                if helloSent { try control.send(hello, dontWait: true) }
-                            }
-                            if snapshot.shutdown { stop(reason: "shutdown event received") }
-                        }
-                    case .released(let ids):
-                        if ids.contains(workerID) { released = true }
-                    }
-                }
-            }
-            let pending = state.withLock { state -> [EventRequest] in
-                defer { state.pendingEventRequests.removeAll() }
-                return state.pendingEventRequests
-            }
-            for request in pending {
-                try control.send(WireFormat.encode(request, sender: workerID), dontWait: true)
-            }
-
-            let now = ContinuousClock.now
-            health?.update(now: now, logger: logger)
-            // Take tasks only once the producer's event state has arrived, so a task that
-            // checks an event set before this worker connected sees it set.
-            if !taskThreadsStarted && events.table.isSynchronized && !isStopping {
-                startTaskThreads()
-                taskThreadsStarted = true
-            }
-            // Introduce ourselves once every task socket has completed its handshake, so a
-            // producer waiting for N workers spreads the first tasks over all of them.
-            if !helloSent && state.withLock({ $0.readyTaskThreads == configuration.threads }) {
-                try control.send(hello, dontWait: true)
-                helloSent = true
-                lastHeartbeat = now
-            }
-            if helloSent && now - lastHeartbeat >= heartbeatInterval {
-                try control.send(hello, dontWait: true)
-                try control.send(WireFormat.encode(heartbeat(), sender: workerID, epoch: epoch), dontWait: true)
-                lastHeartbeat = now
-            }
-            let live = state.withLock { $0.liveTaskThreads }
-            guard isStopping && live == 0 else { continue }
-
-            // Every task thread has ended: say goodbye until the producer confirms it has all results.
-            if released { break }
-            let resultsSent = counters.resultsSentByEpoch.withLock { $0[epoch] ?? 0 }
-            if let sentAt = goodbyeSentAt {
-                if now - sentAt >= goodbyeTimeout {
-                    logger.warning("producer did not confirm the last results within \(goodbyeTimeout); leaving anyway")
-                    break
-                }
-                if now - lastHeartbeat < heartbeatInterval / 2 { continue }
-            } else {
-                logger.info("\(configuration.name): Exiting")
-                goodbyeSentAt = now
-            }
-            let goodbye = WorkerGoodbye(resultsSent: resultsSent)
-            try control.send(WireFormat.encode(goodbye, sender: workerID, epoch: epoch), dontWait: true)
-            lastHeartbeat = now
-            // With no results in transit there is nothing to confirm.
-            if resultsSent == 0 && !helloSent { break }
-        }
-        // Released: everything arrived, nothing is left to deliver. Otherwise the producer may be
-        // gone; give the goodbye a moment to leave rather than the full linger.
-        try control.setLinger(milliseconds: released ? 0 : 200)
-        return WorkerReport(
-            tasksDone: counters.done.load(ordering: .relaxed), tasksFailed: counters.failed.load(ordering: .relaxed),
-            malformedMessages: counters.malformed.load(ordering: .relaxed), released: released,
-            recycled: state.withLock { $0.recycled }, securityFailure: securityFailure)
-    }
-
     /// Tells a permanent security problem from the ordinary comings and goings of a producer.
-    private struct HandshakeWatch {
+    struct HandshakeWatch {
         let usesCurve: Bool
         /// How long connections may keep closing during the handshake before we give up.
         let giveUp: Duration
@@ -336,7 +197,7 @@ public final class WorkerNode: Sendable {
         }
     }
 
-    private func decodeBroadcast(
+    func decodeBroadcast(
         _ message: Message, from socket: Socket, rejected: inout RateLimitedLog
     ) -> ProducerBroadcast? {
         do {
@@ -356,7 +217,7 @@ public final class WorkerNode: Sendable {
     }
 
     /// What this process holds now: each thread's running task and queued tasks.
-    private func heartbeat() -> WorkerHeartbeat {
+    func heartbeat() -> WorkerHeartbeat {
         let running = board.allRunning.map(\.task.id)
         var held = running.map { HeldTask(id: $0, running: true) }
         for queue in queues {
@@ -370,7 +231,7 @@ public final class WorkerNode: Sendable {
             restarts: configuration.restarts, held: held)
     }
 
-    private func startTaskThreads() {
+    func startTaskThreads() {
         state.withLock { $0.liveTaskThreads = configuration.threads }
         for index in 0..<configuration.threads {
             let thread = Thread { [self] in
