@@ -25,13 +25,13 @@ extension ProducerCore {
         // One pass over the leases. Tasks seen at the worker that three heartbeats since no longer
         // list, and whose result never came, were lost on the way (a dropped connection, a refused
         // message); tasks never seen there within the ack timeout were lost before they arrived.
-        let roster = roster
+        let known = roster
         leases.forEach { lease in
             guard let holder = lease.holder, lease.state != .queued else { return }
             holders.insert(holder.worker)
             switch lease.state {
             case .started:
-                guard let worker = roster[holder.worker], !worker.lost else { return }
+                guard let worker = known[holder.worker], !worker.lost else { return }
                 if worker.heartbeats >= lease.heldSinceHeartbeat + 3 && !worker.held.contains(lease.id) {
                     vanished.append(lease.id)
                 }
@@ -42,13 +42,18 @@ extension ProducerCore {
             }
         }
         let silentLimit = PoolTime.milliseconds(configuration.workerTimeoutMilliseconds)
-        let silent = roster.live.filter { worker in
-            now.since(worker.lastSeen) > silentLimit
-                && (holders.contains(worker.id) || leases.credit.hasThreads(ofWorker: worker.id))
-        }
+        // Every known worker (the roster is bounded): one that had threads, or holds tasks, is
+        // lost; one that only ever said hello (a stranger's flood, say) is forgotten without a word.
+        let silent = roster.live.filter { now.since($0.lastSeen) > silentLimit }
+            .map { (id: $0.id, lastSeen: $0.lastSeen, neverReady: $0.threads.isEmpty) }
         for worker in silent.sorted(by: { $0.id < $1.id }) {
-            workerLost(
-                worker.id, reason: "no heartbeat for \(silentLimit.seconds) s", loss: nil, lastSign: worker.lastSeen)
+            if worker.neverReady && !holders.contains(worker.id) {
+                roster.forget(worker.id)
+            } else {
+                workerLost(
+                    worker.id, reason: "no heartbeat for \(silentLimit.seconds) s", loss: nil, lastSign: worker.lastSeen
+                )
+            }
         }
         for id in vanished.sorted() where leases.requeue(id, lostSince: now) {
             overdue.note(

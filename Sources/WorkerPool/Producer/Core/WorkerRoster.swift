@@ -85,6 +85,12 @@ struct WorkerRoster {
     /// A worker stopped taking work (it left or was lost): it may be forgotten when room is needed.
     mutating func becameIdle(_ id: UInt32) { idle.append(id) }
 
+    /// Forgets a worker that never took work and fell silent.
+    mutating func forget(_ id: UInt32) {
+        guard workers.removeValue(forKey: id) != nil else { return }
+        forgotten += 1
+    }
+
     /// Forgets the longest-idle worker; false if there is none. A worker with no thread taking
     /// work holds no task (leases go only to threads, and come back when a worker is lost or leaves).
     private mutating func forgetOne() -> Bool {
