@@ -141,19 +141,15 @@ public final class Supervisor: Sendable {
         listener.start()
         defer { finishedSemaphore.signal() }
 
-        var failedToStart = false
-        var securityExitCode: Int32?
-        // Restarts wait for their backoff here, not by sleeping: other children must still be
-        // reaped and reported meanwhile.
-        var restartAt: [Int: ContinuousClock.Instant] = [:]
+        var reaping = Reaping()
         while true {
-            if state.withLock({ $0.stopping }) { restartAt.removeAll() }
-            for (slot, due) in restartAt where due <= .now {
-                restartAt[slot] = nil
+            if state.withLock({ $0.stopping }) { reaping.restartAt.removeAll() }
+            for (slot, due) in reaping.restartAt where due <= .now {
+                reaping.restartAt[slot] = nil
                 start(slot)
             }
             let reaped: (ChildProcess, ChildProcess.Status)?
-            if restartAt.isEmpty {
+            if reaping.restartAt.isEmpty {
                 guard let next = ChildProcess.waitAny() else { break }  // no children left
                 reaped = next
             } else {
@@ -173,81 +169,116 @@ public final class Supervisor: Sendable {
                 return (slot, before, state.stopping)
             }
             guard let (slot, ended, stopping) = found else { continue }
-            let name = "Worker-\(ended.launch.index)"
             let running = boards[slot].allRunning
             boards[slot].reset()
-
-            switch status {
-            case .exited(0):
-                logger.debug("\(name) (pid \(child.pid)) ended with \(status)")
-            case .exited(Self.recycleExitCode):
-                if stopping {
-                    logger.debug("\(name) (pid \(child.pid)) reached its task limit while stopping")
-                } else {
-                    logger.info("\(name) (pid \(child.pid)) reached its task limit; starting a fresh process")
-                    start(slot)
-                }
-            case .exited(let code) where SecurityFailure.exitCodes.contains(code):
-                // A refused key or a plaintext/CURVE mismatch repeats on every restart.
-                if securityExitCode == nil {
-                    logger.critical("\(name) cannot talk to the producer (exit code \(code)); stopping every worker")
-                }
-                securityExitCode = securityExitCode ?? code
-                stop()
-            case .exited(let code) where ContinuousClock.now - ended.startedAt < .seconds(2) && running.isEmpty:
-                // Failing at start (bad endpoint, bad option) repeats the same way: give up after a few.
-                let failures = state.withLock { state -> Int in
-                    state.slots[slot].consecutiveCrashes += 1
-                    return state.slots[slot].consecutiveCrashes
-                }
-                if failures >= 5 || stopping {
-                    logger.critical("\(name) failed to start \(failures) times (exit code \(code)); giving up")
-                    stop()
-                    failedToStart = true
-                } else {
-                    logger.error("\(name) (pid \(child.pid)) exited with code \(code) at start; restarting")
-                    restartAt[slot] = .now + .milliseconds(200 * failures)
-                }
-            default:
-                let loss = WorkerLoss(
-                    process: ended.launch.workerID, reason: ended.timeLimitCulprit == nil ? .died : .timeLimit,
-                    detail: status.code, signalled: status.isSignal,
-                    culprit: ended.timeLimitCulprit?.task.id ?? 0, running: running.map(\.task))
-                try reports.send(WireFormat.encode(loss, supervisor: supervisorID), dontWait: true)
-                if let culprit = ended.timeLimitCulprit {
-                    let limit = Double(culprit.limitNanoseconds) / 1e9
-                    logger.warning(
-                        "\(name) (pid \(child.pid)) killed: task \(culprit.task.id) exceeded its time limit of \(limit) s"
-                    )
-                } else if stopping && status == .signalled(SIGTERM) && running.isEmpty {
-                    logger.debug("\(name) (pid \(child.pid)) ended by SIGTERM before it could handle it")
-                } else {
-                    let tasks = running.map { "\($0.task.id)" }.joined(separator: ", ")
-                    logger.error(
-                        "\(name) (pid \(child.pid)) died with \(status)\(tasks.isEmpty ? "" : " running task \(tasks)")"
-                    )
-                }
-                guard !stopping else { break }
-                let crashes = state.withLock { state -> Int in
-                    // A process that ran for a while before dying is not in a crash loop.
-                    if ended.timeLimitCulprit != nil || ContinuousClock.now - ended.startedAt > .seconds(10) {
-                        state.slots[slot].consecutiveCrashes = 0
-                    }
-                    state.slots[slot].consecutiveCrashes += 1
-                    return state.slots[slot].consecutiveCrashes
-                }
-                let backoff = crashes <= 1 ? 0 : min(0.1 * pow(2, Double(min(crashes - 2, 6))), 5)
-                logger.info("restarting \(name)\(backoff > 0 ? String(format: " in %.1f s", backoff) : "")")
-                if backoff > 0 {
-                    restartAt[slot] = .now + .milliseconds(Int(backoff * 1000))
-                } else {
-                    start(slot)
-                }
-            }
-            if restartAt.isEmpty && state.withLock({ $0.slots.allSatisfy { $0.pid == nil } }) { break }
+            let exit = ExitedChild(
+                pid: child.pid, status: status, slot: slot, ended: ended, stopping: stopping, running: running)
+            try handle(exit, reports: reports, reaping: &reaping)
+            if reaping.restartAt.isEmpty && state.withLock({ $0.slots.allSatisfy { $0.pid == nil } }) { break }
         }
         logger.info("process shutting down")
-        return securityExitCode ?? (failedToStart ? 1 : 0)
+        return reaping.securityExitCode ?? (reaping.failedToStart ? 1 : 0)
+    }
+
+    /// What the reaping loop carries from one exit to the next.
+    private struct Reaping {
+        var failedToStart = false
+        var securityExitCode: Int32?
+        /// Restarts wait for their backoff here, not by sleeping: other children must still be
+        /// reaped and reported meanwhile.
+        var restartAt: [Int: ContinuousClock.Instant] = [:]
+    }
+
+    /// A child that ended, with what its slot knew.
+    private struct ExitedChild {
+        var pid: pid_t
+        var status: ChildProcess.Status
+        var slot: Int
+        var ended: Slot
+        var stopping: Bool
+        var running: [RunningTaskBoard.Running]
+        var name: String { "Worker-\(ended.launch.index)" }
+    }
+
+    /// Decides what a child's end means: done, recycled, a security stop, a failure to start,
+    /// or a death to report and restart.
+    private func handle(_ exit: ExitedChild, reports: Socket, reaping: inout Reaping) throws {
+        let (name, pid, slot, stopping) = (exit.name, exit.pid, exit.slot, exit.stopping)
+        switch exit.status {
+        case .exited(0):
+            logger.debug("\(name) (pid \(pid)) ended with \(exit.status)")
+        case .exited(Self.recycleExitCode):
+            if stopping {
+                logger.debug("\(name) (pid \(pid)) reached its task limit while stopping")
+            } else {
+                logger.info("\(name) (pid \(pid)) reached its task limit; starting a fresh process")
+                start(slot)
+            }
+        case .exited(let code) where SecurityFailure.exitCodes.contains(code):
+            // A refused key or a plaintext/CURVE mismatch repeats on every restart.
+            if reaping.securityExitCode == nil {
+                logger.critical("\(name) cannot talk to the producer (exit code \(code)); stopping every worker")
+            }
+            reaping.securityExitCode = reaping.securityExitCode ?? code
+            stop()
+        case .exited(let code) where ContinuousClock.now - exit.ended.startedAt < .seconds(2) && exit.running.isEmpty:
+            // Failing at start (bad endpoint, bad option) repeats the same way: give up after a few.
+            let failures = state.withLock { state -> Int in
+                state.slots[slot].consecutiveCrashes += 1
+                return state.slots[slot].consecutiveCrashes
+            }
+            if failures >= 5 || stopping {
+                logger.critical("\(name) failed to start \(failures) times (exit code \(code)); giving up")
+                stop()
+                reaping.failedToStart = true
+            } else {
+                logger.error("\(name) (pid \(pid)) exited with code \(code) at start; restarting")
+                reaping.restartAt[slot] = .now + .milliseconds(200 * failures)
+            }
+        default:
+            try reportDeath(exit, reports: reports)
+            guard !stopping else { break }
+            restartAfterDeath(exit, reaping: &reaping)
+        }
+    }
+
+    /// Tells the producer what a dead child was running, so those tasks go elsewhere at once.
+    private func reportDeath(_ exit: ExitedChild, reports: Socket) throws {
+        let (name, pid, ended, status, running) = (exit.name, exit.pid, exit.ended, exit.status, exit.running)
+        let loss = WorkerLoss(
+            process: ended.launch.workerID, reason: ended.timeLimitCulprit == nil ? .died : .timeLimit,
+            detail: status.code, signalled: status.isSignal, culprit: ended.timeLimitCulprit?.task.id ?? 0,
+            running: running.map(\.task))
+        try reports.send(WireFormat.encode(loss, supervisor: supervisorID), dontWait: true)
+        if let culprit = ended.timeLimitCulprit {
+            let limit = Double(culprit.limitNanoseconds) / 1e9
+            logger.warning("\(name) (pid \(pid)) killed: task \(culprit.task.id) exceeded its time limit of \(limit) s")
+        } else if exit.stopping && status == .signalled(SIGTERM) && running.isEmpty {
+            logger.debug("\(name) (pid \(pid)) ended by SIGTERM before it could handle it")
+        } else {
+            let tasks = running.map { "\($0.task.id)" }.joined(separator: ", ")
+            logger.error("\(name) (pid \(pid)) died with \(status)\(tasks.isEmpty ? "" : " running task \(tasks)")")
+        }
+    }
+
+    /// Restarts a dead child, at once the first time, with a growing backoff in a crash loop.
+    private func restartAfterDeath(_ exit: ExitedChild, reaping: inout Reaping) {
+        let slot = exit.slot
+        let crashes = state.withLock { state -> Int in
+            // A process that ran for a while before dying is not in a crash loop.
+            if exit.ended.timeLimitCulprit != nil || ContinuousClock.now - exit.ended.startedAt > .seconds(10) {
+                state.slots[slot].consecutiveCrashes = 0
+            }
+            state.slots[slot].consecutiveCrashes += 1
+            return state.slots[slot].consecutiveCrashes
+        }
+        let backoff = crashes <= 1 ? 0 : min(0.1 * pow(2, Double(min(crashes - 2, 6))), 5)
+        logger.info("restarting \(exit.name)\(backoff > 0 ? String(format: " in %.1f s", backoff) : "")")
+        if backoff > 0 {
+            reaping.restartAt[slot] = .now + .milliseconds(Int(backoff * 1000))
+        } else {
+            start(slot)
+        }
     }
 
     private func start(_ slot: Int) {
