@@ -148,6 +148,23 @@ struct FastJSONTests {
         return fast != nil
     }
 
+    @Test("long strings read sixteen bytes at a time agree with Foundation, whatever byte stops the scan")
+    func longStrings() {
+        var answered = 0
+        for special in ["\\\"", "\\\\", "\\n", "é", "\u{01}", "\"", "x"] {
+            for length in 0..<41 {
+                for position in [0, 1, 7, 8, 9, 15, 16, 17, 31, 32, length / 2, max(length - 1, 0)] where position <= length {
+                    let plain = String(repeating: "a", count: length)
+                    let index = plain.index(plain.startIndex, offsetBy: position)
+                    let text = plain[..<index] + special + plain[index...]
+                    if Self.compare(String.self, "\"\(text)\"") { answered += 1 }
+                    Self.compare([String].self, "[\"\(text)\", \"\(plain)\"]")
+                }
+            }
+        }
+        #expect(answered > 500, "the fast path reads most of them itself")
+    }
+
     /// Every input against every target type; returns how many the fast path answered alone.
     @discardableResult
     static func compareAll(_ json: String) -> Int {
