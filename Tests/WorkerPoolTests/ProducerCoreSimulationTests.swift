@@ -38,7 +38,7 @@ struct ProducerCoreSimulationTests {
         let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
         print(
             "simulation: \(Self.seeds.count) seeds, \(steps) steps in \(String(format: "%.1f", seconds)) s "
-                + "(\(Int(Double(steps) / max(seconds, 0.001))) steps/s), \(forged) forged results refused; faults: "
+                + "(\(Int(Double(steps) / max(seconds, 0.001))) steps/s), \(forged) forged results sent, none taken; faults: "
                 + faults.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", "))
         if Self.seeds.count >= 100 {
             #expect(faults["reported deaths", default: 0] > 0 && faults["producer restarts", default: 0] > 0)

@@ -48,6 +48,31 @@ extension PoolSimulation {
         forgedSent += 2 * records.count
         deliverToProducer(WireFormat.encode(records, sender: stranger, epoch: core.epoch), key: victim.key)
         deliverToProducer(WireFormat.encode(records, sender: victim.id, epoch: core.epoch), key: 999)
+        // A real worker, under its own id and key, claiming tasks it was never sent.
+        let notSent = open.filter { !sent.contains([$0, UInt64(victim.id)]) }
+        if !notSent.isEmpty {
+            let claims = notSent.prefix(8).map {
+                ResultRecord(id: $0, attempt: 1, status: .ok, payload: Self.forgedPayload)
+            }
+            forgedSent += claims.count
+            deliverToProducer(WireFormat.encode(Array(claims), sender: victim.id, epoch: core.epoch), key: victim.key)
+        }
+        // Everything else a stranger might send: none of it may change anything.
+        let request = EventRequest(.set, "stranger")
+        deliverToProducer(WireFormat.encode(request, sender: stranger), key: victim.key)
+        deliverToProducer(
+            WireFormat.encode(
+                WorkerHeartbeat(
+                    tasksDone: 9, tasksFailed: 0, restarts: 0,
+                    held: open.prefix(4).map { HeldTask(id: $0, running: true) }),
+                sender: stranger, epoch: core.epoch), key: victim.key)
+        deliverToProducer(WireFormat.encode(WorkerGoodbye(resultsSent: 0), sender: stranger, epoch: core.epoch), key: 0)
+        deliverToProducer(
+            WireFormat.encode(
+                started: open.prefix(4).map { TaskAttempt(id: $0, attempt: 1) }, sender: stranger, epoch: core.epoch),
+            key: 0)
+        if !core.eventRequests.isEmpty { outcomeFailureOverride = "a stranger's event request was taken" }
+        if core.roster[stranger] != nil { outcomeFailureOverride = "a stranger got a place in the roster" }
     }
 
     /// A report that `victim` died, from a sender that is not its supervisor: it must change nothing.

@@ -98,8 +98,9 @@ final class PoolSimulation {
     var uncommitted: [TaskOutcome] = []
     /// Outcomes of this incarnation not journaled (cancelled ones).
     var unjournaled: [UInt64: TaskOutcome] = [:]
-    /// (task id, worker id) pairs of tasks a worker really received.
+    /// (task id, worker id) pairs of tasks a worker really received, and that the core sent.
     var received: Set<[UInt64]> = []
+    var sent: Set<[UInt64]> = []
     /// When each live task was last accounted for: waiting in the core, on the wire, or held by a
     /// worker that is alive and not frozen.
     var lastAccounted: [UInt64: (time: UInt64, attempt: UInt16)] = [:]
@@ -238,6 +239,9 @@ final class PoolSimulation {
     func route(identity: [UInt8], bytes: [UInt8]) {
         let workerID = identity.withUnsafeBytes { $0.loadUnaligned(as: UInt32.self) }
         let thread = identity.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: 4, as: UInt16.self) }
+        for case .task(let record) in (try? WireFormat.decodeTasks(bytes)) ?? [] {
+            sent.insert([record.id, UInt64(workerID)])
+        }
         guard let worker = workers[workerID], worker.alive, Int(thread) < worker.threads.count,
             worker.threads[Int(thread)].connected
         else {
