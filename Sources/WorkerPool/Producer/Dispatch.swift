@@ -12,6 +12,8 @@ struct Lease {
     var name: String
     var payload: [UInt8]
     var timeLimitMilliseconds: UInt32
+    /// The input task's SHA-256 (from ``TaskFeed/Entry/digest``), carried to its outcome for the journal.
+    var digest: TaskDigest = .zero
     /// Incremented on every dispatch; results and acks name the attempt they belong to.
     var attempt: UInt16 = 0
     /// Times a process died (or was killed for its time limit) while running this task.

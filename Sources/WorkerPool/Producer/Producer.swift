@@ -69,21 +69,35 @@ public final class Producer: Sendable {
     /// - Parameters:
     ///   - onBound: called once the sockets are bound, with addresses a local worker can
     ///     connect to (wildcards and port 0 resolved); start local workers here.
-    ///   - onResult: called on this thread once per task, in the order tasks end (with a
-    ///     journal, once the outcome is durable).
+    ///   - onResult: called once per task, in the order tasks end, on a thread of the
+    ///     producer's own (not this one; with a journal, once the outcome is durable).
     ///   - onProgress: called on this thread every tick.
     ///   - onWorkers: called on this thread after ``reportWorkers()``.
     public func run(
         source: TaskSource,
         onBound: (PoolEndpoints) throws -> Void = { _ in },
-        onResult: @escaping (TaskOutcome) -> Void,
+        onResult: @escaping @Sendable (TaskOutcome) -> Void,
         onProgress: ((RunProgress) -> Void)? = nil,
         onWorkers: (([WorkerSummary]) -> Void)? = nil
     ) throws -> RunSummary {
-        let journal = try configuration.journalPath.map { try Journal(path: $0) }
-        if let journal, !journal.finished.isEmpty {
-            logger.info("journal \(journal.path) holds \(journal.finished.count) finished tasks; they are skipped")
+        // Journal hook: opening it reads and checks the file; the feed filters the input.
+        var journal: Journal?
+        if let path = configuration.journalPath {
+            journal = try Journal(
+                path: path, mode: configuration.journalResumeMode, ignoreDamage: configuration.journalIgnoresDamage)
         }
+        if let journal { logJournal(journal) }
+        let feed = TaskFeed(
+            capacity: 4_096, wakeup: wakeup,
+            resume: journal.map { ResumeFilter(index: $0.index, mode: configuration.journalResumeMode) })
+        let checkpoint: (@Sendable () -> InputCheckpoint?)? = journal == nil ? nil : { @Sendable in feed.checkpoint() }
+        let pipeline = OutcomePipeline(journal: journal, checkpoint: checkpoint, report: onResult)
+        defer { try? pipeline.finish() }
+        // Journal hook: the input the journal covers is checked before anything is bound or
+        // sent; a changed input ends the run here, before any worker is started.
+        feed.start(source)
+        defer { feed.cancel() }
+        if let mismatch = feed.waitUntilChecked(cancelled: { flags.withLock { $0.cancelled } }) { throw mismatch }
         let context = try Context()
         // Bound before the sockets it guards, so no connection slips in unchecked.
         let authenticator = try configuration.curve.map { try startAuthenticator(context: context, curve: $0) }
@@ -124,9 +138,7 @@ public final class Producer: Sendable {
 
         var loop = ProducerLoop(
             configuration: configuration, logger: logger, events: events,
-            feed: TaskFeed(capacity: 4_096, wakeup: wakeup), epoch: epoch, journal: journal, onResult: onResult)
-        loop.feed.start(source)
-        defer { loop.feed.cancel() }
+            feed: feed, epoch: epoch, pipeline: pipeline)
 
         var poller = Poller()
         let tasksIndex = poller.add(tasks, .readable)
@@ -143,7 +155,7 @@ public final class Producer: Sendable {
 
         while true {
             try dispatch(&loop, on: tasks)
-            try poller.poll(timeoutMilliseconds: loop.hasUnreported ? 5 : configuration.tickMilliseconds)
+            try poller.poll(timeoutMilliseconds: configuration.tickMilliseconds)
             if poller.events(at: wakeIndex).contains(.readable) { wakeup.drain() }
             let flagsNow = flags.withLock { flags -> Flags in
                 defer {
@@ -223,7 +235,9 @@ public final class Producer: Sendable {
                 loop.checkLeases(now: now)
                 onProgress?(loop.progress())
             }
-            try loop.commitJournal()
+            // Journal hook: outcomes leave this thread once per turn; a journal failure ends the run.
+            loop.submitEnded()
+            if let failure = pipeline.failure { throw failure }
             if publishState {
                 try publisher.send(WireFormat.encode(stateSnapshot()), dontWait: true)
             }
@@ -247,9 +261,24 @@ public final class Producer: Sendable {
                 if loop.allLiveWorkersReleased(now: now) { break }
             }
         }
-        try loop.commitJournal(force: true)
+        // Journal hook: everything durable and reported; an input that did not match the journal
+        // (nothing was sent) is the run's error.
+        loop.submitEnded()
+        try pipeline.finish()
+        if let failure = feed.failure { throw failure }
         logger.info("process shutting down")
         return loop.summary(notReleased: loop.liveWorkersNotReleased(now: ContinuousClock.now))
+    }
+
+    private func logJournal(_ journal: Journal) {
+        let index = journal.index
+        if index.tornTail { logger.warning("journal \(journal.path): its last line was torn (a crash); cut off") }
+        for line in index.damagedLines.prefix(10) {
+            logger.warning("journal \(journal.path) line \(line) is damaged; ignored (--journal-ignore-damage)")
+        }
+        guard index.recordCount > 0 else { return }
+        logger.info(
+            "journal \(journal.path) holds \(index.recordCount) finished tasks; resuming \(configuration.journalResumeMode)")
     }
 
     /// Starts the ZAP handler that admits only allowlisted worker keys, logging each refusal.

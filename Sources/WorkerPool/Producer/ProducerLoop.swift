@@ -15,8 +15,8 @@ struct ProducerLoop {
     let events: PoolEvents
     let feed: TaskFeed
     let epoch: UInt32
-    let journal: Journal?
-    let onResult: (TaskOutcome) -> Void
+    // Journal hook: outcomes go to the pipeline (journal, fsync, printing off this thread).
+    let pipeline: OutcomePipeline
     let started = ContinuousClock.now
 
     var leases: [UInt64: Lease] = [:]
@@ -25,16 +25,14 @@ struct ProducerLoop {
     private var chunk: [TaskFeed.Entry] = []
     private var chunkIndex = 0
     var inputCancelled = false
-    /// Outcomes waiting for the journal's next commit before they are reported.
-    private var unreported: [TaskOutcome] = []
-    private var firstUnreportedAt: ContinuousClock.Instant?
+    /// Outcomes ended since the last ``submitEnded()`` (journal hook).
+    private var ended: [TaskOutcome] = []
 
     private(set) var submitted: UInt64 = 0
     private(set) var succeeded: UInt64 = 0
     private(set) var failed: UInt64 = 0
     private(set) var duplicates: UInt64 = 0
     private(set) var redeliveries: UInt64 = 0
-    private(set) var resumed: UInt64 = 0
     private(set) var worstRedelivery: Duration = .zero
     var rejected = RateLimitedLog()
     private var ackTimeouts = RateLimitedLog()
@@ -64,25 +62,22 @@ struct ProducerLoop {
 
     init(
         configuration: ProducerConfiguration, logger: Logger, events: PoolEvents, feed: TaskFeed, epoch: UInt32,
-        journal: Journal?, onResult: @escaping (TaskOutcome) -> Void
+        pipeline: OutcomePipeline
     ) {
         self.configuration = configuration
         self.logger = logger
         self.events = events
         self.feed = feed
         self.epoch = epoch
-        self.journal = journal
-        self.onResult = onResult
+        self.pipeline = pipeline
     }
-
-    var hasUnreported: Bool { !unreported.isEmpty }
 
     /// Dispatches of one task before it fails (each lost message, reconnection or death is one).
     static let maxDispatches: UInt16 = 100
 
     var isComplete: Bool {
         leases.isEmpty && retry.isEmpty && (inputCancelled || (chunkIndex >= chunk.count && feed.isDrained))
-            && unreported.isEmpty
+            && ended.isEmpty
     }
 
     /// Stops taking input. Lines already read but not sent end as `cancelled` (not journaled,
@@ -94,7 +89,8 @@ struct ProducerLoop {
         while let next = feed.take() { unsent += next }
         chunk = []
         chunkIndex = 0
-        for entry in unsent where journal?.finished.contains(entry.id) != true {
+        // Journal hook: the feed already left out what the journal finished.
+        for entry in unsent {
             submitted += 1
             let name: String
             if case .task(let taskName, _, _) = entry.item { name = taskName } else { name = "" }
@@ -156,7 +152,8 @@ struct ProducerLoop {
                 logger.error("task \(id) (\(lease.name)): \(reason)")
                 end(
                     TaskOutcome(
-                        id: id, name: lease.name, status: .failed, payload: Array(reason.utf8), runMicroseconds: 0))
+                        id: id, name: lease.name, status: .failed, payload: Array(reason.utf8), runMicroseconds: 0,
+                        digest: lease.digest))
             }
         }
         guard writer.count > 0 else { return nil }  // no work left for anyone
@@ -168,23 +165,21 @@ struct ProducerLoop {
     private mutating func nextTaskID() -> UInt64? {
         if let id = retry.popFirst() { return id }
         while leases.count < configuration.window, let entry = nextEntry() {
-            if journal?.finished.contains(entry.id) == true {
-                resumed += 1
-                continue
-            }
             submitted += 1
             switch entry.item {
             case .invalid(let reason):
                 logger.warning("task \(entry.id): \(reason)")
                 end(
                     TaskOutcome(
-                        id: entry.id, name: "", status: .badInput, payload: Array(reason.utf8), runMicroseconds: 0))
+                        id: entry.id, name: "", status: .badInput, payload: Array(reason.utf8), runMicroseconds: 0,
+                        digest: entry.digest))
             case .task(let name, _, _) where name.isEmpty || name.utf8.count > WireFormat.maxNameLength:
                 let reason = "task names are 1-\(WireFormat.maxNameLength) bytes; this one is \(name.utf8.count)"
                 logger.warning("task \(entry.id): \(reason)")
                 end(
                     TaskOutcome(
-                        id: entry.id, name: "", status: .badInput, payload: Array(reason.utf8), runMicroseconds: 0))
+                        id: entry.id, name: "", status: .badInput, payload: Array(reason.utf8), runMicroseconds: 0,
+                        digest: entry.digest))
             case .task(let name, let payload, let timeLimit):
                 let limit =
                     timeLimit.map { UInt32(clamping: Int(($0 * 1000).rounded(.up))) }
@@ -195,11 +190,12 @@ struct ProducerLoop {
                     logger.warning("task \(entry.id): \(reason)")
                     end(
                         TaskOutcome(
-                            id: entry.id, name: name, status: .tooLarge, payload: Array(reason.utf8), runMicroseconds: 0
-                        ))
+                            id: entry.id, name: name, status: .tooLarge, payload: Array(reason.utf8), runMicroseconds: 0,
+                            digest: entry.digest))
                     continue
                 }
-                leases[entry.id] = Lease(name: name, payload: payload, timeLimitMilliseconds: limit)
+                leases[entry.id] = Lease(
+                    name: name, payload: payload, timeLimitMilliseconds: limit, digest: entry.digest)
                 return entry.id
             }
         }
@@ -240,24 +236,14 @@ struct ProducerLoop {
 
     private mutating func end(_ outcome: TaskOutcome) {
         if outcome.status == .ok { succeeded += 1 } else { failed += 1 }
-        // A cancelled task did not really end: a resumed run should try it again.
-        if let journal, outcome.status != .cancelled {
-            journal.append(outcome)
-            if unreported.isEmpty { firstUnreportedAt = .now }
-            unreported.append(outcome)
-        } else {
-            onResult(outcome)
-        }
+        ended.append(outcome)
     }
 
-    /// Reports journaled outcomes once they are durable: every 20 ms or 1,024 outcomes.
-    mutating func commitJournal(force: Bool = false) throws {
-        guard let journal, let since = firstUnreportedAt else { return }
-        guard force || unreported.count >= 1_024 || since.duration(to: .now) >= .milliseconds(20) else { return }
-        try journal.commit()
-        for outcome in unreported { onResult(outcome) }
-        unreported.removeAll(keepingCapacity: true)
-        firstUnreportedAt = nil
+    /// Journal hook: hands what ended since the last call to the pipeline, one lock per batch.
+    mutating func submitEnded() {
+        guard !ended.isEmpty else { return }
+        pipeline.submit(ended)
+        ended = []
     }
 
     /// Ends every task still in flight as `.cancelled`, so none is left without an outcome.
@@ -404,7 +390,7 @@ struct ProducerLoop {
         end(
             TaskOutcome(
                 id: record.id, name: lease.name, status: record.status, payload: record.payload,
-                runMicroseconds: record.runMicroseconds, worker: worker.info))
+                runMicroseconds: record.runMicroseconds, worker: worker.info, digest: lease.digest))
     }
 
     // MARK: Losing workers and tasks
@@ -451,7 +437,7 @@ struct ProducerLoop {
             end(
                 TaskOutcome(
                     id: taskID, name: lease.name, status: status, payload: Array(message.utf8), runMicroseconds: 0,
-                    worker: worker.info))
+                    worker: worker.info, digest: lease.digest))
         }
         let again = requeue(where: { $0.peer?.worker == id }, since: lastSign)
         logger.warning("\(name(of: id)) lost: \(reason); \(again) tasks sent again, \(charged) charged an attempt")
@@ -592,7 +578,7 @@ struct ProducerLoop {
             tasks: submitted, succeeded: succeeded, failed: failed, wallSeconds: progress().elapsedSeconds,
             rejectedMessages: rejected.count, duplicateResults: duplicates, perWorker: perWorker,
             workersNotReleased: notReleased, workers: workerSummaries(), redeliveries: redeliveries,
-            resumed: resumed, worstRedeliverySeconds: seconds(worstRedelivery))
+            resumed: feed.resumed, worstRedeliverySeconds: seconds(worstRedelivery))
     }
 
     private func seconds(_ duration: Duration) -> Double {
