@@ -79,7 +79,8 @@ public struct ProducerCommand: ParsableCommand {
     @Flag(
         help: ArgumentHelp(
             "With --journal: skip input tasks the journal holds wherever they now stand (matched by content, each record once), run the rest.",
-            discussion: "For an input that was edited (lines inserted, deleted or reordered) since the journal was written."
+            discussion:
+                "For an input that was edited (lines inserted, deleted or reordered) since the journal was written."
         ))
     var resumeByContent = false
 

@@ -41,7 +41,10 @@ struct JournalResumeTests {
         try writeLines((1...20).map(Self.line), to: input)
         let first = try TestProcess(
             "producer",
-            ["--input", input.path, "--output", "jsonl", "--journal", journal.path, "--local-workers", "1", "--ipc", directory.path],
+            [
+                "--input", input.path, "--output", "jsonl", "--journal", journal.path, "--local-workers", "1", "--ipc",
+                directory.path,
+            ],
             in: directory)
         defer { first.stop() }
         #expect(first.waitForExit() == 0, "\(first.stderr)")
@@ -61,7 +64,10 @@ struct JournalResumeTests {
     func resume(_ arguments: [String], input: URL, journal: URL, in directory: URL) throws -> TestProcess {
         let process = try TestProcess(
             "producer",
-            ["--input", input.path, "--output", "jsonl", "--journal", journal.path, "--local-workers", "1", "--ipc", directory.path]
+            [
+                "--input", input.path, "--output", "jsonl", "--journal", journal.path, "--local-workers", "1", "--ipc",
+                directory.path,
+            ]
                 + arguments, in: directory)
         _ = process.waitForExit()
         return process
@@ -84,7 +90,8 @@ struct JournalResumeTests {
         defer { second.stop() }
         #expect(second.process.terminationStatus == 65, "\(second.stderr)")
         #expect(
-            second.stderr.contains("input line \(edit.firstDifferingLine) differs from the journal"), "\(second.stderr)")
+            second.stderr.contains("input line \(edit.firstDifferingLine) differs from the journal"), "\(second.stderr)"
+        )
         #expect(second.stdout.isEmpty, "no task ended")
         #expect(!second.stderr.contains("producer bound"), "refused before the sockets were bound or workers started")
         #expect(!second.stderr.contains("Creating 1 local worker"))
@@ -133,7 +140,9 @@ struct JournalResumeTests {
         #expect(second.stderr.contains("\(skipped) already done (journal)"), "\(second.stderr)")
     }
 
-    @Test("a torn last journal line is cut off and the resume completes; garbage in the middle is refused, then accepted when asked")
+    @Test(
+        "a torn last journal line is cut off and the resume completes; garbage in the middle is refused, then accepted when asked"
+    )
     func tornAndDamagedJournal() throws {
         let directory = try makeTemporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
@@ -180,5 +189,45 @@ struct JournalResumeTests {
         defer { run.stop() }
         #expect(run.process.terminationStatus == 65, "\(run.stderr)")
         #expect(run.stderr.contains("older producer"), "\(run.stderr)")
+    }
+
+    @Test("a run killed mid-way, then a line inserted at the top: refused by position; by content each task ends once")
+    func killedRunThenInsert() throws {
+        let directory = try makeTemporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let input = directory.appendingPathComponent("tasks.jsonl")
+        let journal = directory.appendingPathComponent("journal.jsonl")
+        let line = { (n: Int) in #"{"task": "sleep", "args": {"ms": 1, "n": \#(n)}}"# }
+        try writeLines((1...2_000).map(line), to: input)
+        let worker = try TestProcess("worker", ["--ipc", directory.path, "--processes", "2"], in: directory)
+        defer { worker.stop() }
+        let arguments = [
+            "--ipc", directory.path, "--input", input.path, "--output", "jsonl", "--journal", journal.path,
+            "--wait-workers", "2",
+        ]
+        let first = try TestProcess("producer", arguments, in: directory)
+        defer { first.stop() }
+        #expect(first.waitForStdout(lines: 300), "\(first.stderr)")
+        kill(first.pid, SIGKILL)
+        _ = first.waitForExit()
+        let journaled = try journalOutcomes(journal)
+        #expect(journaled.count < 2_000, "the first run was cut short")
+        try writeLines([line(0)] + (1...2_000).map(line), to: input)
+
+        let refused = try TestProcess("producer", arguments + ["--keep-workers"], in: directory)
+        defer { refused.stop() }
+        #expect(refused.waitForExit() == 65, "\(refused.stderr)")
+        #expect(refused.stderr.contains("input line 1 differs from the journal"), "\(refused.stderr)")
+        #expect(refused.stdout.isEmpty && !refused.stderr.contains("producer bound"))
+
+        let second = try TestProcess("producer", arguments + ["--resume-by-content"], in: directory)
+        defer { second.stop() }
+        #expect(second.waitForExit() == 0, "\(second.stderr)")
+        let ran = try parseOutcomes(second.stdout)
+        #expect(ran.allSatisfy { $0.status == "ok" }, "\(ran.first { $0.status != "ok" }.map { "\($0)" } ?? "")")
+        // Old ids are the old lines (n = id), new ids the new lines (n = id - 1).
+        let done = journaled.map { Int($0.id) } + ran.map { Int($0.id) - 1 }
+        #expect(done.sorted() == Array(0...2_000), "every task of the new input ran once, in one run or the other")
+        #expect(worker.waitForExit(timeout: 30) == 0)
     }
 }

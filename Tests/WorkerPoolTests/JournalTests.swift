@@ -69,7 +69,9 @@ struct JournalTests {
         let text = try String(contentsOfFile: path, encoding: .utf8)
         #expect(text.hasPrefix(Journal.header + "\n"))
         // Every line is JSON, and an outcome line is still the outcome's jsonLine plus its hash.
-        for line in text.split(separator: "\n") { #expect(try JSONSerialization.jsonObject(with: Data(line.utf8)) is [String: Any]) }
+        for line in text.split(separator: "\n") {
+            #expect(try JSONSerialization.jsonObject(with: Data(line.utf8)) is [String: Any])
+        }
 
         let reopened = try Journal(path: path, mode: .byPosition, ignoreDamage: false)
         let index = reopened.index
@@ -146,7 +148,8 @@ struct JournalTests {
         for a in [1, 3] { lines.append(Self.outcome(UInt64(a), Self.task(a)).jsonLineWithDigest) }
         for a in 1...4 { chain.append(TaskDigest(of: Self.task(a))) }
         lines.append("{\"input\":{\"tasks\":4,\"sha256\":\"\(chain.digest.hex)\"}}")
-        let index = try JournalIndex.parse(Array((lines.joined(separator: "\n") + "\n").utf8), mode: .byPosition, path: "j")
+        let index = try JournalIndex.parse(
+            Array((lines.joined(separator: "\n") + "\n").utf8), mode: .byPosition, path: "j")
         var filter = ResumeFilter(index: index, mode: .byPosition)
         #expect(filter.verifyThrough == 4)
         #expect(filter.admit(id: 1, digest: TaskDigest(of: Self.task(1))) == .skip)

@@ -30,7 +30,8 @@ final class OutcomePipeline: @unchecked Sendable {
     ///   - checkpoint: the input read so far, recorded with each commit (``TaskFeed/checkpoint()``).
     ///   - report: called on the pipeline's thread, once per outcome, in order.
     init(
-        journal: Journal?, checkpoint: (@Sendable () -> InputCheckpoint?)? = nil, interval: Duration = .milliseconds(20),
+        journal: Journal?, checkpoint: (@Sendable () -> InputCheckpoint?)? = nil,
+        interval: Duration = .milliseconds(20),
         batchLimit: Int = 1_024, report: @escaping @Sendable (TaskOutcome) -> Void
     ) {
         self.journal = journal

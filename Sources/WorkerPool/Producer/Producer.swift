@@ -278,7 +278,8 @@ public final class Producer: Sendable {
         }
         guard index.recordCount > 0 else { return }
         logger.info(
-            "journal \(journal.path) holds \(index.recordCount) finished tasks; resuming \(configuration.journalResumeMode)")
+            "journal \(journal.path) holds \(index.recordCount) finished tasks; resuming \(configuration.journalResumeMode)"
+        )
     }
 
     /// Starts the ZAP handler that admits only allowlisted worker keys, logging each refusal.

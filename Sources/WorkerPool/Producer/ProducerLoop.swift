@@ -190,7 +190,8 @@ struct ProducerLoop {
                     logger.warning("task \(entry.id): \(reason)")
                     end(
                         TaskOutcome(
-                            id: entry.id, name: name, status: .tooLarge, payload: Array(reason.utf8), runMicroseconds: 0,
+                            id: entry.id, name: name, status: .tooLarge, payload: Array(reason.utf8),
+                            runMicroseconds: 0,
                             digest: entry.digest))
                     continue
                 }

@@ -37,7 +37,9 @@ struct TaskDigest: Hashable, Sendable, CustomStringConvertible {
         case .task(let name, let payload, let timeLimit):
             Self.update(&hasher, tag: 1, Array(name.utf8))
             Self.update(&hasher, tag: 2, Self.compacted(payload))
-            if let timeLimit { Self.update(&hasher, tag: 3, withUnsafeBytes(of: timeLimit.bitPattern.littleEndian, Array.init)) }
+            if let timeLimit {
+                Self.update(&hasher, tag: 3, withUnsafeBytes(of: timeLimit.bitPattern.littleEndian, Array.init))
+            }
         case .invalid(let reason):
             Self.update(&hasher, tag: 4, Array(reason.utf8))
         }
