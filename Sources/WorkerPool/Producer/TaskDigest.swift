@@ -35,27 +35,41 @@ struct TaskDigest: Hashable, Sendable, CustomStringConvertible {
         var hasher = SHA256()
         switch item {
         case .task(let name, let payload, let timeLimit):
-            Self.update(&hasher, tag: 1, Array(name.utf8))
-            Self.update(&hasher, tag: 2, Self.compacted(payload))
+            var name = name
+            name.withUTF8 { Self.update(&hasher, tag: 1, UnsafeRawBufferPointer($0)) }
+            if Self.hasWhitespace(payload) {
+                Self.compacted(payload).withUnsafeBytes { Self.update(&hasher, tag: 2, $0) }
+            } else {
+                payload.withUnsafeBytes { Self.update(&hasher, tag: 2, $0) }
+            }
             if let timeLimit {
-                Self.update(&hasher, tag: 3, withUnsafeBytes(of: timeLimit.bitPattern.littleEndian, Array.init))
+                withUnsafeBytes(of: timeLimit.bitPattern.littleEndian) { Self.update(&hasher, tag: 3, $0) }
             }
         case .invalid(let reason):
-            Self.update(&hasher, tag: 4, Array(reason.utf8))
+            var reason = reason
+            reason.withUTF8 { Self.update(&hasher, tag: 4, UnsafeRawBufferPointer($0)) }
         }
         self.init(hasher.finalize())
     }
 
-    private static func update(_ hasher: inout SHA256, tag: UInt8, _ bytes: [UInt8]) {
-        var header: [UInt8] = [tag]
-        withUnsafeBytes(of: UInt64(bytes.count).littleEndian) { header.append(contentsOf: $0) }
-        hasher.update(data: header)
-        hasher.update(data: bytes)
+    /// Feeds a tag byte, the length (8 bytes, little-endian) and the bytes, without allocating.
+    private static func update(_ hasher: inout SHA256, tag: UInt8, _ bytes: UnsafeRawBufferPointer) {
+        var header: (UInt64, UInt64) = (0, 0)
+        withUnsafeMutableBytes(of: &header) { raw in
+            raw[0] = tag
+            raw.storeBytes(of: UInt64(bytes.count).littleEndian, toByteOffset: 1, as: UInt64.self)
+            hasher.update(bufferPointer: UnsafeRawBufferPointer(rebasing: raw[0..<9]))
+        }
+        hasher.update(bufferPointer: bytes)
+    }
+
+    private static func hasWhitespace(_ json: [UInt8]) -> Bool {
+        json.contains { $0 == 0x20 || $0 == 0x09 || $0 == 0x0A || $0 == 0x0D }
     }
 
     /// JSON text without the whitespace outside strings; the bytes unchanged when there is none.
     static func compacted(_ json: [UInt8]) -> [UInt8] {
-        guard json.contains(where: { $0 == 0x20 || $0 == 0x09 || $0 == 0x0A || $0 == 0x0D }) else { return json }
+        guard hasWhitespace(json) else { return json }
         var out: [UInt8] = []
         out.reserveCapacity(json.count)
         var inString = false
