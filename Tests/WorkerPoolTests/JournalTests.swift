@@ -4,7 +4,7 @@ import Testing
 
 @testable import WorkerPool
 
-@Suite("Journal")
+@Suite("Journal", .timeLimit(.minutes(1)))
 struct JournalTests {
     static func task(_ a: Int) -> SourceItem {
         .task(name: "multiply", payload: Array(#"{"a":\#(a),"b":2}"#.utf8))
@@ -214,6 +214,58 @@ struct JournalTests {
             _ = try Journal(path: path, mode: .byPosition, ignoreDamage: false)
         }
         #expect(error?.code == .resumedByContent)
+    }
+
+    static func index(finished: [Int]) throws -> JournalIndex {
+        let lines = [Journal.header] + finished.map { Self.outcome(UInt64($0), Self.task($0)).jsonLineWithDigest }
+        return try JournalIndex.parse(Array((lines.joined(separator: "\n") + "\n").utf8), mode: .byPosition, path: "j")
+    }
+
+    /// Everything the feed hands over, until it is drained.
+    static func drain(_ feed: TaskFeed) -> [TaskFeed.Entry] {
+        var entries: [TaskFeed.Entry] = []
+        let deadline = ContinuousClock.now + .seconds(20)
+        while !feed.isDrained && ContinuousClock.now < deadline {
+            if let taken = feed.take() { entries += taken } else { usleep(1_000) }
+        }
+        return entries
+    }
+
+    @Test(
+        "the feed hands over only unfinished lines, hashed, and counts the skipped ones; a mismatch hands over nothing")
+    func feedFilters() throws {
+        let index = try Self.index(finished: [1, 2, 4])
+        // Capacity 1: held lines are released past it, and the source still waits for room.
+        let feed = TaskFeed(capacity: 1, wakeup: Wakeup(), resume: ResumeFilter(index: index, mode: .byPosition))
+        feed.start(.items((1...6).map(Self.task)))
+        #expect(feed.waitUntilChecked(cancelled: { false }) == nil)
+        let entries = Self.drain(feed)
+        #expect(entries.map(\.id) == [3, 5, 6])
+        #expect(entries.map(\.digest) == [3, 5, 6].map { TaskDigest(of: Self.task($0)) })
+        #expect(feed.resumed == 3)
+        #expect(feed.failure == nil)
+
+        let changed = TaskFeed(capacity: 1, wakeup: Wakeup(), resume: ResumeFilter(index: index, mode: .byPosition))
+        changed.start(.items([1, 2, 3, 9, 5, 6].map(Self.task)))
+        #expect(changed.waitUntilChecked(cancelled: { false })?.code == .inputChanged)
+        #expect(Self.drain(changed).isEmpty, "line 3 was held back, never handed over")
+        #expect(changed.failure?.description.hasPrefix("input line 4 differs") == true)
+
+        // Without a journal nothing is hashed.
+        let plain = TaskFeed(capacity: 4, wakeup: Wakeup())
+        plain.start(.items((1...3).map(Self.task)))
+        #expect(Self.drain(plain).map(\.digest) == [.zero, .zero, .zero])
+    }
+
+    @Test("resuming a large journal by position is linear: its tables are not copied per line")
+    func largeResume() throws {
+        let count = 50_000
+        let index = try Self.index(finished: Array(1...count))
+        let feed = TaskFeed(capacity: 4_096, wakeup: Wakeup(), resume: ResumeFilter(index: index, mode: .byPosition))
+        feed.start(.items((1...count + 1).map(Self.task)))
+        // Quadratic copying would take minutes here; the test's time limit catches it.
+        #expect(Self.drain(feed).map(\.id) == [UInt64(count + 1)])
+        #expect(feed.resumed == UInt64(count))
     }
 
     @Test("the pipeline journals before it reports, in order, and never journals a cancelled outcome")

@@ -74,44 +74,44 @@ final class TaskFeed: @unchecked Sendable {
     func start(_ source: TaskSource) {
         let thread = Thread { [self] in
             var nextID: UInt64 = 1
-            var filter = resumeFilter
+            // Mutated in place (never copied: its tables shrink as lines match).
+            var filter = resumeFilter ?? ResumeFilter()
+            let hashing = resumeFilter != nil
             var held: [Entry] = []
             var announced = false
-            if !(filter?.isVerifying ?? false) { announceChecked(&announced) }
+            if !filter.isVerifying { announceChecked(&announced) }
             var stoppedEarly = false
             source.produce { item in
                 var entry = Entry(id: nextID, item: item)
                 nextID += 1
-                guard var verifying = filter else { return hand(CollectionOfOne(entry), filter: nil) }
+                guard hashing else { return hand(CollectionOfOne(entry), filter: nil) }
                 entry.digest = TaskDigest(of: item)
-                let verdict = verifying.admit(id: entry.id, digest: entry.digest)
-                filter = verifying
-                switch verdict {
+                switch filter.admit(id: entry.id, digest: entry.digest) {
                 case .stop(let code, let reason):
                     stop(JournalError(code, reason))
                     stoppedEarly = true
                     return false
                 case .skip:
                     resumedCount.add(1, ordering: .relaxed)
-                case .run where verifying.isVerifying || !held.isEmpty:
+                case .run where filter.isVerifying || !held.isEmpty:
                     held.append(entry)
                 case .run:
-                    return hand(CollectionOfOne(entry), filter: verifying)
+                    return hand(CollectionOfOne(entry), filter: filter)
                 }
                 // Until the journal's part of the input has all matched, nothing leaves.
-                guard !verifying.isVerifying else { return true }
+                guard !filter.isVerifying else { return true }
                 if !announced { announceChecked(&announced) }
                 guard !held.isEmpty else { return true }
                 defer { held = [] }
-                return hand(held, filter: verifying)
+                return hand(held, filter: filter)
             }
             if stoppedEarly { return }
-            if let filter, case .stop(let code, let reason) = filter.inputEnded() {
+            if hashing, case .stop(let code, let reason) = filter.inputEnded() {
                 stop(JournalError(code, reason))
                 return
             }
             condition.lock()
-            if let filter, filter.count > 0 {
+            if hashing, filter.count > 0 {
                 latestCheckpoint = InputCheckpoint(tasks: filter.count, digest: filter.chain.digest)
             }
             finished = true
