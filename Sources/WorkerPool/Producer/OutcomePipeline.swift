@@ -88,9 +88,10 @@ final class OutcomePipeline: @unchecked Sendable {
                     condition.wait()
                     continue
                 }
-                let left = first.duration(to: .now)
-                if left >= interval { break }
-                let (seconds, attoseconds) = (interval - left).components
+                // Outcomes wait for their commit: sleep only until it is due.
+                let waited = first.duration(to: .now)
+                if waited >= interval { break }
+                let (seconds, attoseconds) = (interval - waited).components
                 _ = condition.wait(until: Date(timeIntervalSinceNow: Double(seconds) + Double(attoseconds) / 1e18))
             }
             swap(&taken, &queue)
