@@ -64,10 +64,12 @@ final class Journal {
 
     /// Adds `outcome`'s record; durable after the next ``commit()``.
     func append(_ outcome: TaskOutcome) {
-        var line = outcome.jsonLine
-        line.removeLast()  // the closing brace
-        line += ",\"sha256\":\"\((outcome.digest ?? .zero).hex)\"}"
-        appendLine(line)
+        // Straight into the buffer: the outcome's line without its closing brace, then the hash.
+        let line = outcome.jsonLine.utf8
+        buffer.append(contentsOf: line.dropLast())
+        buffer.append(contentsOf: #","sha256":""#.utf8)
+        (outcome.digest ?? .zero).appendHex(to: &buffer)
+        buffer.append(contentsOf: "\"}\n".utf8)
     }
 
     /// Records that the input's first `checkpoint.tasks` items have digest `checkpoint.digest`.

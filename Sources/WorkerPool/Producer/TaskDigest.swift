@@ -98,16 +98,24 @@ struct TaskDigest: Hashable, Sendable, CustomStringConvertible {
 
     /// 64 lowercase hex digits.
     var hex: String {
-        let digits = Array("0123456789abcdef".utf8)
         var text: [UInt8] = []
         text.reserveCapacity(64)
+        appendHex(to: &text)
+        return String(decoding: text, as: UTF8.self)
+    }
+
+    /// Appends the 64 lowercase hex digits to `bytes`.
+    func appendHex(to bytes: inout [UInt8]) {
         withUnsafeBytes(of: self) { raw in
             for byte in raw {
-                text.append(digits[Int(byte >> 4)])
-                text.append(digits[Int(byte & 0x0F)])
+                bytes.append(Self.hexDigit(byte >> 4))
+                bytes.append(Self.hexDigit(byte & 0x0F))
             }
         }
-        return String(decoding: text, as: UTF8.self)
+    }
+
+    private static func hexDigit(_ value: UInt8) -> UInt8 {
+        value < 10 ? UInt8(ascii: "0") + value : UInt8(ascii: "a") + value - 10
     }
 
     /// Parses 64 hex digits (either case); nil for anything else.
