@@ -15,7 +15,8 @@ public struct ProducerCommand: ParsableCommand {
         discussion: """
             Tasks are JSON lines, {"task": "multiply", "args": {"a": 3, "b": 3}}, read from --input \
             or stdin, or generated with --demo / --generate. Waits until every task has ended, then \
-            broadcasts shutdown so workers leave. Exit status 1 if any task failed.
+            broadcasts shutdown so workers leave. Exit status 1 if any task failed, 65 if the \
+            --journal does not fit the input (nothing was sent) or is damaged, 74 if writing it failed.
             """,
         subcommands: [KeygenCommand.self])
 
@@ -66,8 +67,25 @@ public struct ProducerCommand: ParsableCommand {
     @Option(help: "A worker silent for this many seconds is presumed dead and its tasks are sent again.")
     var workerTimeout: Double = 3
 
-    @Option(help: "Record finished tasks in this file; rerun with the same input and journal to resume.")
+    @Option(
+        help: ArgumentHelp(
+            "Record finished tasks in this file; rerun with the same input and journal to resume.",
+            discussion: """
+                Each record carries the SHA-256 of its input task. A resumed run checks every input line \
+                the journal covers before it sends anything, and refuses (exit status 65) if one differs.
+                """))
     var journal: String?
+
+    @Flag(
+        help: ArgumentHelp(
+            "With --journal: skip input tasks the journal holds wherever they now stand (matched by content, each record once), run the rest.",
+            discussion:
+                "For an input that was edited (lines inserted, deleted or reordered) since the journal was written."
+        ))
+    var resumeByContent = false
+
+    @Flag(help: "With --journal: run on past damaged journal lines (their tasks may run again) instead of refusing.")
+    var journalIgnoreDamage = false
 
     @Option(
         help: ArgumentHelp(
@@ -144,6 +162,9 @@ public struct ProducerCommand: ParsableCommand {
         guard (1...Int(UInt16.max)).contains(batch) else { throw ValidationError("--batch must be 1-65535") }
         guard maxWorkers >= 1 else { throw ValidationError("--max-workers must be at least 1") }
         guard maxMessageSize >= 1024 else { throw ValidationError("--max-message-size must be at least 1024") }
+        if journal == nil && (resumeByContent || journalIgnoreDamage) {
+            throw ValidationError("--resume-by-content and --journal-ignore-damage need --journal")
+        }
         if let generate, generate < 0 { throw ValidationError("--generate cannot be negative") }
         let sources = [input != nil, demo, generate != nil].filter { $0 }.count
         guard sources <= 1 else { throw ValidationError("choose one of --input, --demo and --generate") }
@@ -184,6 +205,8 @@ public struct ProducerCommand: ParsableCommand {
         configuration.ackTimeoutMilliseconds = Int(ackTimeout * 1000)
         configuration.workerTimeoutMilliseconds = Int(workerTimeout * 1000)
         configuration.journalPath = journal
+        configuration.journalResumeMode = resumeByContent ? .byContent : .byPosition
+        configuration.journalIgnoresDamage = journalIgnoreDamage
         configuration.batchSize = batch
         configuration.maxWorkers = maxWorkers
         configuration.keepsResultPayloads = output != .none || journal != nil
@@ -260,6 +283,13 @@ public struct ProducerCommand: ParsableCommand {
         } catch let error as CurveKeyFile.LoadError {
             logger.critical("cannot start: \(error)")
             throw ExitCode(2)
+        } catch let error as JournalError {
+            // 65 (EX_DATAERR): the journal does not fit the input, or is unreadable; 74 (EX_IOERR).
+            logger.critical("\(error)")
+            printer.flush()
+            printer.clearProgress()
+            spawned?.stop(logger: logger)
+            throw ExitCode(error.isDataError ? 65 : 74)
         } catch let error as ZeroMQError {
             var hint = ""
             if error.code == .addressInUse {

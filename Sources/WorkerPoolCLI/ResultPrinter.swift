@@ -3,7 +3,10 @@ import PoolSystem
 import WorkerPool
 
 /// Writes each task's end to stdout as it arrives, and progress to stderr on a terminal.
-final class ResultPrinter {
+///
+/// `@unchecked Sendable`: results arrive on the producer's outcome thread and progress on its
+/// I/O thread; every method takes `lock` before touching the buffer or the progress state.
+final class ResultPrinter: @unchecked Sendable {
     enum Format: String, CaseIterable {
         case human, jsonl, none
     }
@@ -13,6 +16,7 @@ final class ResultPrinter {
     private let stdoutIsTerminal = isatty(STDOUT_FILENO) == 1
     private var buffer: [UInt8] = []
     private var progressShown = false
+    private let lock = NSLock()
 
     /// Write each result at once instead of in blocks (with a journal: what is durable is shown).
     private let unbuffered: Bool
@@ -25,6 +29,8 @@ final class ResultPrinter {
     }
 
     func print(_ outcome: TaskOutcome) {
+        lock.lock()
+        defer { lock.unlock() }
         switch format {
         case .none: return
         case .human:
@@ -40,19 +46,27 @@ final class ResultPrinter {
             buffer.append(contentsOf: outcome.jsonLine.utf8)
         }
         buffer.append(0x0A)
-        if buffer.count >= 1 << 16 || stdoutIsTerminal || unbuffered { flush() }
+        if buffer.count >= 1 << 16 || stdoutIsTerminal || unbuffered { flushLocked() }
     }
 
     func flush() {
+        lock.lock()
+        defer { lock.unlock() }
+        flushLocked()
+    }
+
+    private func flushLocked() {
         guard !buffer.isEmpty else { return }
-        if progressShown && stdoutIsTerminal { clearProgress() }
+        if progressShown && stdoutIsTerminal { clearProgressLocked() }
         // A failed write (stdout closed, say) drops the block; the run goes on.
         buffer.withUnsafeBytes { _ = Syscall.writeAll(STDOUT_FILENO, $0) }
         buffer.removeAll(keepingCapacity: true)
     }
 
     func progress(_ progress: RunProgress) {
-        flush()
+        lock.lock()
+        defer { lock.unlock() }
+        flushLocked()
         guard showProgress else { return }
         let rate = progress.elapsedSeconds > 0 ? Double(progress.ended) / progress.elapsedSeconds : 0
         var line =
@@ -70,6 +84,12 @@ final class ResultPrinter {
     }
 
     func clearProgress() {
+        lock.lock()
+        defer { lock.unlock() }
+        clearProgressLocked()
+    }
+
+    private func clearProgressLocked() {
         guard progressShown else { return }
         writeStderr("\r\u{1B}[K")
         progressShown = false

@@ -149,7 +149,10 @@ private final class PoolRunState: @unchecked Sendable {
     let timedOut = Atomic<Bool>(false)
     /// Written by the source's thread before its first emit; read after the run.
     var firstSubmit: UInt64 = 0
-    // The producer's thread only, then read after the run.
+    /// Results arrive on the producer's outcome thread, progress on its I/O thread: both take
+    /// this lock around the fields below.
+    let resultLock = NSLock()
+    // Under `resultLock` during the run, then read after it.
     var latency = makeLatencyHistogram()
     var succeeded = 0
     var failed = 0
@@ -266,6 +269,8 @@ struct PoolRunner {
                         sampler.setRoots(group.roots)
                     },
                     onResult: { result in
+                        state.resultLock.lock()
+                        defer { state.resultLock.unlock() }
                         let index = Int(result.id) - 1
                         guard index >= 0, index < count else { return }
                         let now = monotonicNanos()
@@ -281,6 +286,8 @@ struct PoolRunner {
                         if oneAtATime { state.resultArrived.signal() }
                     },
                     onProgress: { progress in
+                        state.resultLock.lock()
+                        defer { state.resultLock.unlock() }
                         sampler.sample()
                         let elapsed = (ContinuousClock.now - started) / .seconds(1)
                         if !state.readySignalled && progress.workers >= processesForLabel {

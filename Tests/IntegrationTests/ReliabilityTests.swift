@@ -208,7 +208,7 @@ struct ReliabilityTests {
         #expect(first.waitForStdout(lines: 600), "\(first.stderr)")
         kill(first.pid, SIGKILL)
         _ = first.waitForExit()
-        let journaledByFirst = Set(try parseOutcomes(String(contentsOf: journal, encoding: .utf8)).map(\.id))
+        let journaledByFirst = Set(try journalOutcomes(journal).map(\.id))
         // A line cut by the kill is not an output.
         let complete = first.stdout.split(separator: "\n").filter { $0.hasSuffix("}") }.joined(separator: "\n")
         let firstOutcomes = try parseOutcomes(complete)
@@ -219,7 +219,7 @@ struct ReliabilityTests {
         #expect(second.waitForExit() == 0, "\(second.stderr)")
         let secondOutcomes = try parseOutcomes(second.stdout)
         // The journal holds every task exactly once: it is the durable record.
-        expectEachOnce(try parseOutcomes(String(contentsOf: journal, encoding: .utf8)), ids: 1...3_000, "the journal")
+        expectEachOnce(try journalOutcomes(journal), ids: 1...3_000, "the journal")
         // Printing follows the journal's fsync, so the outputs never repeat a task; a kill between
         // an fsync and the printing of that batch can leave its lines out of the first output only.
         let printed = Dictionary(grouping: firstOutcomes + secondOutcomes, by: \.id).mapValues(\.count)

@@ -171,6 +171,15 @@ func parseOutcomes(_ text: String) throws -> [OutcomeLine] {
     try text.split(separator: "\n").map { try JSONDecoder().decode(OutcomeLine.self, from: Data($0.utf8)) }
 }
 
+/// The outcome records of a `--journal` file (without its header, its input checkpoints, and a
+/// last line torn by a kill).
+func journalOutcomes(_ url: URL) throws -> [OutcomeLine] {
+    let text = try String(contentsOf: url, encoding: .utf8)
+    let complete = text.hasSuffix("\n") ? Substring(text) : text[..<(text.lastIndex(of: "\n") ?? text.startIndex)]
+    let records = complete.split(separator: "\n").filter { $0.hasPrefix("{\"id\":") }
+    return try parseOutcomes(records.joined(separator: "\n"))
+}
+
 /// Raw sockets bound where a producer binds, for tests that play the producer to a real worker.
 /// Receives time out after 20 s so a test fails instead of hanging.
 struct FakeProducer {

@@ -77,31 +77,53 @@ public final class Producer: Sendable {
     /// - Parameters:
     ///   - onBound: called once the sockets are bound, with addresses a local worker can
     ///     connect to (wildcards and port 0 resolved); start local workers here.
-    ///   - onResult: called on this thread once per task, in the order tasks end (with a
-    ///     journal, once the outcome is durable).
+    ///   - onResult: called once per task, in the order tasks end, on a thread of the
+    ///     producer's own (not this one; with a journal, once the outcome is durable).
     ///   - onProgress: called on this thread every tick.
     ///   - onWorkers: called on this thread after ``reportWorkers()``.
     public func run(
         source: TaskSource,
         onBound: (PoolEndpoints) throws -> Void = { _ in },
-        onResult: @escaping (TaskOutcome) -> Void,
+        onResult: @escaping @Sendable (TaskOutcome) -> Void,
         onProgress: ((RunProgress) -> Void)? = nil,
         onWorkers: (([WorkerSummary]) -> Void)? = nil
     ) throws -> RunSummary {
-        let journal = try configuration.journalPath.map { try Journal(path: $0) }
-        if let journal, !journal.finished.isEmpty {
-            logger.info("journal \(journal.path) holds \(journal.finished.count) finished tasks; they are skipped")
+        // Opening the journal reads and checks it; the feed filters the input against it.
+        let journal = try configuration.journalPath.map {
+            try Journal(
+                path: $0, mode: configuration.journalResumeMode, ignoreDamage: configuration.journalIgnoresDamage)
         }
+        if let journal { logJournal(journal) }
+        let feed = TaskFeed(
+            capacity: 4_096, wakeup: wakeup,
+            resume: journal.map { ResumeFilter(index: $0.index, mode: configuration.journalResumeMode) })
+        let checkpoint: (@Sendable () -> InputCheckpoint?)? = journal == nil ? nil : { @Sendable in feed.checkpoint() }
+        let pipeline = OutcomePipeline(journal: journal, checkpoint: checkpoint, report: onResult)
+        defer { try? pipeline.finish() }
+        // The input the journal covers is checked before anything is bound or sent: a changed
+        // input ends the run here, before any worker is started.
+        feed.start(source)
+        defer { feed.cancel() }
+        if let mismatch = feed.waitUntilChecked(cancelled: { flags.withLock { $0.cancelled } }) { throw mismatch }
         let sockets = try ProducerSockets(configuration: configuration, logger: logger)
         logger.info("producer bound \(sockets.listening)")
         try onBound(sockets.bound)
-        let feed = TaskFeed(capacity: 4_096, wakeup: wakeup)
-        feed.start(source)
-        defer { feed.cancel() }
         var loop = ProducerRunLoop(
-            producer: self, sockets: sockets, feed: feed,
-            sink: OutcomeSink(journal: journal, report: onResult), onProgress: onProgress, onWorkers: onWorkers)
+            producer: self, sockets: sockets, feed: feed, pipeline: pipeline, onProgress: onProgress,
+            onWorkers: onWorkers)
         return try loop.run()
+    }
+
+    private func logJournal(_ journal: Journal) {
+        let index = journal.index
+        if index.tornTail { logger.warning("journal \(journal.path): its last line was torn (a crash); cut off") }
+        for line in index.damagedLines.prefix(10) {
+            logger.warning("journal \(journal.path) line \(line) is damaged; ignored (--journal-ignore-damage)")
+        }
+        guard index.recordCount > 0 else { return }
+        logger.info(
+            "journal \(journal.path) holds \(index.recordCount) finished tasks; resuming \(configuration.journalResumeMode)"
+        )
     }
 
     /// Runs ``run(source:onBound:onResult:onProgress:onWorkers:)`` on a dedicated thread, keeping
@@ -118,57 +140,5 @@ public final class Producer: Sendable {
             thread.name = "producer-io"
             thread.start()
         }
-    }
-}
-
-/// Where outcomes go once the core has decided them: the journal first (durable, in batches),
-/// then the caller's report. Without a journal, straight to the report.
-struct OutcomeSink {
-    let journal: Journal?
-    let report: (TaskOutcome) -> Void
-    /// Outcomes waiting for the journal's next commit before they are reported.
-    private var unreported: [TaskOutcome] = []
-    private var firstUnreportedAt: PoolTime?
-    private(set) var resumed: UInt64 = 0
-
-    init(journal: Journal?, report: @escaping (TaskOutcome) -> Void) {
-        self.journal = journal
-        self.report = report
-    }
-
-    var hasUnreported: Bool { !unreported.isEmpty }
-
-    /// Whether the journal already holds the entry's outcome (a resumed run skips it).
-    mutating func alreadyDone(_ entry: TaskFeed.Entry) -> Bool {
-        guard journal?.finished.contains(entry.id) == true else { return false }
-        resumed += 1
-        return true
-    }
-
-    mutating func take(_ outcomes: [TaskOutcome], now: PoolTime) {
-        guard let journal else {
-            for outcome in outcomes { report(outcome) }
-            return
-        }
-        for outcome in outcomes {
-            // A cancelled task did not really end: a resumed run should try it again.
-            guard outcome.status != .cancelled else {
-                report(outcome)
-                continue
-            }
-            journal.append(outcome)
-            if unreported.isEmpty { firstUnreportedAt = now }
-            unreported.append(outcome)
-        }
-    }
-
-    /// Reports journaled outcomes once they are durable: every 20 ms or 1,024 outcomes.
-    mutating func commit(now: PoolTime, force: Bool = false) throws {
-        guard let journal, let since = firstUnreportedAt else { return }
-        guard force || unreported.count >= 1_024 || now.since(since) >= .milliseconds(20) else { return }
-        try journal.commit()
-        for outcome in unreported { report(outcome) }
-        unreported.removeAll(keepingCapacity: true)
-        firstUnreportedAt = nil
     }
 }

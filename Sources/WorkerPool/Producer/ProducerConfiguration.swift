@@ -27,6 +27,10 @@ public struct ProducerConfiguration: Sendable {
     public var defaultTimeLimitMilliseconds: UInt32 = 0
     /// Record each finished task here and skip those already recorded (a resumed run).
     public var journalPath: String?
+    /// How a run matches its input against what the journal holds.
+    public var journalResumeMode: JournalResumeMode = .byPosition
+    /// Run on despite damaged journal lines (their tasks may run again) instead of refusing.
+    public var journalIgnoresDamage = false
     /// Broadcast shutdown when every task has ended, and wait for workers to leave.
     public var shutdownWorkersAtEnd = true
     /// How long to wait for known workers' goodbyes after broadcasting shutdown.
@@ -67,6 +71,8 @@ public struct TaskOutcome: Sendable {
     public var runMicroseconds: UInt32
     /// `nil` for input that never reached a worker, or a worker not yet introduced.
     public var worker: WorkerInfo?
+    /// The SHA-256 of the input task, for the journal; nil when the run has none.
+    var digest: TaskDigest? = nil
 
     public var message: String { String(decoding: payload, as: UTF8.self) }
 }

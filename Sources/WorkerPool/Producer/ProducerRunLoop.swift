@@ -8,7 +8,8 @@ struct ProducerRunLoop {
     let producer: Producer
     let sockets: ProducerSockets
     let feed: TaskFeed
-    var sink: OutcomeSink
+    /// Journals (with its fsyncs) and reports outcomes on a thread of its own.
+    let pipeline: OutcomePipeline
     let onProgress: ((RunProgress) -> Void)?
     let onWorkers: (([WorkerSummary]) -> Void)?
 
@@ -28,13 +29,13 @@ struct ProducerRunLoop {
     private var logger: Logger { producer.logger }
 
     init(
-        producer: Producer, sockets: ProducerSockets, feed: TaskFeed, sink: OutcomeSink,
+        producer: Producer, sockets: ProducerSockets, feed: TaskFeed, pipeline: OutcomePipeline,
         onProgress: ((RunProgress) -> Void)?, onWorkers: (([WorkerSummary]) -> Void)?
     ) {
         self.producer = producer
         self.sockets = sockets
         self.feed = feed
-        self.sink = sink
+        self.pipeline = pipeline
         self.onProgress = onProgress
         self.onWorkers = onWorkers
         let now = PoolTime.now
@@ -56,7 +57,7 @@ struct ProducerRunLoop {
         while true {
             takeInput()
             try dispatch()
-            try poller.poll(timeoutMilliseconds: sink.hasUnreported ? 5 : configuration.tickMilliseconds)
+            try poller.poll(timeoutMilliseconds: configuration.tickMilliseconds)
             let now = PoolTime.now
             if poller.events(at: indices.wake).contains(.readable) { producer.wakeup.drain() }
             followRequests(now: now)
@@ -73,11 +74,12 @@ struct ProducerRunLoop {
             try drainOutputs(now: now)
             if try finished(now: now) { break }
         }
-        let now = PoolTime.now
-        try sink.commit(now: now, force: true)
+        // Everything durable and reported; an input that did not match the journal is the error.
+        try pipeline.finish()
+        if let failure = feed.failure { throw failure }
         logger.info("process shutting down")
-        var summary = core.summary(now: now)
-        summary.resumed = sink.resumed
+        var summary = core.summary(now: .now)
+        summary.resumed = feed.resumed
         return summary
     }
 
@@ -88,7 +90,7 @@ struct ProducerRunLoop {
                 if feed.isDrained { core.endInput() }
                 return
             }
-            for entry in entries where !sink.alreadyDone(entry) { core.input(entry) }
+            core.input(entries)
         }
     }
 
@@ -116,7 +118,7 @@ struct ProducerRunLoop {
         if flags.cancelled && !core.inputCancelled {
             feed.cancel()
             var unread: [TaskFeed.Entry] = []
-            while let entries = feed.take() { unread += entries.filter { !sink.alreadyDone($0) } }
+            while let entries = feed.take() { unread += entries }
             core.cancelInput(unread: unread, now: now)
         }
         if flags.workersRequested { onWorkers?(core.workerSummaries()) }
@@ -218,10 +220,11 @@ struct ProducerRunLoop {
         for line in core.logs { logger.log(level: line.level, "\(line.message)") }
         core.logs.removeAll(keepingCapacity: true)
         if !core.outcomes.isEmpty {
-            sink.take(core.outcomes, now: now)
+            // One hand-over per turn; the pipeline journals, syncs and prints them.
+            pipeline.submit(core.outcomes)
             core.outcomes.removeAll(keepingCapacity: true)
         }
-        try sink.commit(now: now)
+        if let failure = pipeline.failure { throw failure }
         for (request, requester) in core.eventRequests {
             let verb = request.operation == .set ? "set" : "cleared"
             guard PoolEvents.isValidName(request.name), producer.events.table.apply(request) else {
@@ -262,7 +265,7 @@ struct ProducerRunLoop {
             }
             return false
         }
-        guard core.isComplete, !sink.hasUnreported else { return false }
+        guard core.isComplete else { return false }
         guard configuration.shutdownWorkersAtEnd else { return true }
         logger.info("all \(core.submitted) tasks ended; broadcasting shutdown")
         producer.events.table.change { _, shutdown in shutdown = true }

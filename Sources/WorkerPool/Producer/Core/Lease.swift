@@ -15,6 +15,8 @@ struct Lease {
     var name: String = ""
     var payload: [UInt8] = []
     var timeLimitMilliseconds: UInt32 = 0
+    /// The input task's SHA-256, carried to its outcome for the journal (zero without one).
+    var digest: TaskDigest = .zero
     /// Incremented on every dispatch; results name the attempt they belong to.
     var attempt: UInt16 = 0
     /// Times a process died (or was killed for its time limit) while running this task.

@@ -90,7 +90,9 @@ struct LeaseTable {
     // MARK: Adding and removing
 
     /// Adds a new task, never sent; ids must increase.
-    mutating func insert(id: UInt64, name: String, payload: [UInt8], timeLimitMilliseconds: UInt32) {
+    mutating func insert(
+        id: UInt64, name: String, payload: [UInt8], timeLimitMilliseconds: UInt32, digest: TaskDigest = .zero
+    ) {
         precondition(id > newest, "lease ids must increase")
         if id - base >= UInt64(slots.count) { makeRoom(for: id) }
         newest = id
@@ -101,6 +103,7 @@ struct LeaseTable {
         slots[index].name = name
         slots[index].payload = payload
         slots[index].timeLimitMilliseconds = timeLimitMilliseconds
+        slots[index].digest = digest
     }
 
     /// Grows the ring if it is crowded, else moves the leases that would block `id` to the overflow.

@@ -127,7 +127,7 @@ extension ProducerCore {
         end(
             TaskOutcome(
                 id: lease.id, name: lease.name, status: status, payload: Array(message.utf8), runMicroseconds: 0,
-                worker: worker.info))
+                worker: worker.info, digest: lease.digest))
     }
 
     /// A worker presumed dead speaks again (a cut link came back before its connections timed

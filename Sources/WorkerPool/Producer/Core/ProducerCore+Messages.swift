@@ -77,17 +77,13 @@ extension ProducerCore {
         var failedHere: UInt64 = 0
         let info = roster[sender]?.info
         for record in records {
-            switch accept(record, from: sender, now: now) {
-            case .some(let name):
-                if record.status == .ok { done += 1 } else { failedHere += 1 }
-                end(
-                    TaskOutcome(
-                        id: record.id, name: name, status: record.status,
-                        payload: configuration.keepsResultPayloads ? Array(record.payload) : [],
-                        runMicroseconds: record.runMicroseconds, worker: info))
-            case .none:
-                continue
-            }
+            guard let (name, digest) = accept(record, from: sender, now: now) else { continue }
+            if record.status == .ok { done += 1 } else { failedHere += 1 }
+            end(
+                TaskOutcome(
+                    id: record.id, name: name, status: record.status,
+                    payload: configuration.keepsResultPayloads ? Array(record.payload) : [],
+                    runMicroseconds: record.runMicroseconds, worker: info, digest: digest))
         }
         roster[sender]?.lastSeen = now
         roster[sender]?.resultsReceived += UInt64(records.count)
@@ -96,8 +92,8 @@ extension ProducerCore {
         if roster[sender]?.goodbyeAfter != nil { releaseIfComplete(sender, now: now) }
     }
 
-    /// Ends the record's task if `sender` was sent it; returns the task's name.
-    private mutating func accept(_ record: ResultView, from sender: UInt32, now: PoolTime) -> String? {
+    /// Ends the record's task if `sender` was sent it; returns the task's name and digest.
+    private mutating func accept(_ record: ResultView, from sender: UInt32, now: PoolTime) -> (String, TaskDigest)? {
         guard let sent = leases.withLease(record.id, { $0.wasSent(to: sender) }) else {
             duplicates += 1
             return nil
@@ -117,7 +113,7 @@ extension ProducerCore {
             leases.credit.observe(
                 holder, runMicroseconds: record.runMicroseconds, tripMicroseconds: trip > 0 ? trip : nil, now: now)
         }
-        return lease.name
+        return (lease.name, lease.digest)
     }
 
     /// Everything else a worker says on the results socket.

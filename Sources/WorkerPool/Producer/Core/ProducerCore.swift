@@ -88,29 +88,33 @@ struct ProducerCore {
         submitted += 1
         switch entry.item {
         case .invalid(let reason):
-            refuse(entry.id, name: "", .badInput, reason)
+            refuse(entry, name: "", .badInput, reason)
         case .task(let name, _, _) where name.isEmpty || name.utf8.count > WireFormat.maxNameLength:
             refuse(
-                entry.id, name: "", .badInput,
+                entry, name: "", .badInput,
                 "task names are 1-\(WireFormat.maxNameLength) bytes; this one is \(name.utf8.count)")
         case .task(let name, let payload, let timeLimit):
             let size = TaskRecord.fixedSize + name.utf8.count + payload.count + WireFormat.headerSize
             guard size <= configuration.maxMessageSize else {
                 refuse(
-                    entry.id, name: name, .tooLarge,
+                    entry, name: name, .tooLarge,
                     "task of \(size) bytes exceeds the message limit of \(configuration.maxMessageSize)")
                 return
             }
             let limit =
                 timeLimit.map { UInt32(clamping: Int(($0 * 1000).rounded(.up))) }
                 ?? configuration.defaultTimeLimitMilliseconds
-            leases.insert(id: entry.id, name: name, payload: payload, timeLimitMilliseconds: limit)
+            leases.insert(
+                id: entry.id, name: name, payload: payload, timeLimitMilliseconds: limit, digest: entry.digest)
         }
     }
 
-    private mutating func refuse(_ id: UInt64, name: String, _ status: ResultStatus, _ reason: String) {
-        logs.append(LogLine(level: .warning, message: "task \(id): \(reason)"))
-        end(TaskOutcome(id: id, name: name, status: status, payload: Array(reason.utf8), runMicroseconds: 0))
+    private mutating func refuse(_ entry: TaskFeed.Entry, name: String, _ status: ResultStatus, _ reason: String) {
+        logs.append(LogLine(level: .warning, message: "task \(entry.id): \(reason)"))
+        end(
+            TaskOutcome(
+                id: entry.id, name: name, status: status, payload: Array(reason.utf8), runMicroseconds: 0,
+                digest: entry.digest))
     }
 
     /// The input has no more entries.
@@ -194,7 +198,8 @@ struct ProducerCore {
                 logs.append(LogLine(level: .error, message: "task \(id) (\(lease.name)): \(reason)"))
                 end(
                     TaskOutcome(
-                        id: id, name: lease.name, status: .failed, payload: Array(reason.utf8), runMicroseconds: 0))
+                        id: id, name: lease.name, status: .failed, payload: Array(reason.utf8), runMicroseconds: 0,
+                        digest: lease.digest))
             case .gone:
                 continue
             }
