@@ -153,7 +153,8 @@ struct FastJSONTests {
         var answered = 0
         for special in ["\\\"", "\\\\", "\\n", "é", "\u{01}", "\"", "x"] {
             for length in 0..<41 {
-                for position in [0, 1, 7, 8, 9, 15, 16, 17, 31, 32, length / 2, max(length - 1, 0)] where position <= length {
+                let positions = [0, 1, 7, 8, 9, 15, 16, 17, 31, 32, length / 2, max(length - 1, 0)]
+                for position in positions where position <= length {
                     let plain = String(repeating: "a", count: length)
                     let index = plain.index(plain.startIndex, offsetBy: position)
                     let text = plain[..<index] + special + plain[index...]
