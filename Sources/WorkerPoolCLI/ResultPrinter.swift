@@ -36,14 +36,15 @@ final class ResultPrinter: @unchecked Sendable {
         case .human:
             if outcome.status == .ok {
                 buffer.append(contentsOf: "Result: ".utf8)
-                buffer.append(contentsOf: Self.humanForm(outcome.payload).utf8)
+                var text = outcome.resultText
+                text.withUTF8 { buffer.append(contentsOf: $0) }
             } else {
                 let task = outcome.name.isEmpty ? "" : " (\(outcome.name))"
                 buffer.append(
                     contentsOf: "Failed: task \(outcome.id)\(task) \(outcome.status): \(outcome.message)".utf8)
             }
         case .jsonl:
-            buffer.append(contentsOf: outcome.jsonLine.utf8)
+            outcome.appendJSONLine(to: &buffer)
         }
         buffer.append(0x0A)
         if buffer.count >= 1 << 16 || stdoutIsTerminal || unbuffered { flushLocked() }
@@ -99,15 +100,4 @@ final class ResultPrinter: @unchecked Sendable {
         var bytes = Array(text.utf8)
         bytes.withUnsafeMutableBytes { _ = write(STDERR_FILENO, $0.baseAddress, $0.count) }
     }
-
-    /// A JSON string result prints as its text (`3 * 3 = 9`); anything else as compact JSON.
-    static func humanForm(_ payload: [UInt8]) -> String {
-        if payload.first == UInt8(ascii: "\""),
-            let text = try? JSONSerialization.jsonObject(with: Data(payload), options: [.fragmentsAllowed]) as? String
-        {
-            return text
-        }
-        return String(decoding: payload, as: UTF8.self)
-    }
-
 }

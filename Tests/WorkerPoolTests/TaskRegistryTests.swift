@@ -249,5 +249,23 @@ struct ResultLineTests {
         #expect(object["worker"] as? String == "Worker-2")
         #expect(object["host"] as? String == "host \"b\"")
         #expect(object["pid"] as? Int == 42)
+        #expect(object["run_us"] as? Int == 5)
+        let failed = TaskOutcome(
+            id: 8, name: "ünï", status: .failed, payload: Array("bad \"input\"\n".utf8), runMicroseconds: 0)
+        let failure = try #require(
+            try JSONSerialization.jsonObject(with: Data(failed.jsonLine.utf8)) as? [String: Any])
+        #expect(failure["error"] as? String == "bad \"input\"\n" && failure["task"] as? String == "ünï")
+        #expect(failure["worker"] == nil)
+    }
+
+    @Test(
+        "a result reads as its text when it is a JSON string, as its JSON otherwise",
+        arguments: [
+            (#""3 * 4 = 12""#, "3 * 4 = 12"), (#""say \"hi\"""#, "say \"hi\""), (#""a\nb""#, "a\nb"),
+            ("\"\"", ""), (#"{"count":9592}"#, #"{"count":9592}"#), ("42", "42"),
+        ])
+    func resultText(payload: String, text: String) {
+        let outcome = TaskOutcome(id: 1, name: "t", status: .ok, payload: Array(payload.utf8), runMicroseconds: 0)
+        #expect(outcome.resultText == text)
     }
 }

@@ -65,11 +65,10 @@ final class Journal {
     /// Adds `outcome`'s record; durable after the next ``commit()``.
     func append(_ outcome: TaskOutcome) {
         // Straight into the buffer: the outcome's line without its closing brace, then the hash.
-        let line = outcome.jsonLine.utf8
-        buffer.append(contentsOf: line.dropLast())
-        buffer.append(contentsOf: #","sha256":""#.utf8)
+        outcome.appendJSONFields(to: &buffer)
+        TaskOutcome.append(#","sha256":""#, to: &buffer)
         (outcome.digest ?? .zero).appendHex(to: &buffer)
-        buffer.append(contentsOf: "\"}\n".utf8)
+        TaskOutcome.append("\"}\n", to: &buffer)
     }
 
     /// Records that the input's first `checkpoint.tasks` items have digest `checkpoint.digest`.

@@ -106,10 +106,15 @@ struct TaskDigest: Hashable, Sendable, CustomStringConvertible {
 
     /// Appends the 64 lowercase hex digits to `bytes`.
     func appendHex(to bytes: inout [UInt8]) {
+        // Into 64 bytes on the stack, then one copy.
+        var text: (UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0, 0, 0, 0, 0)
         withUnsafeBytes(of: self) { raw in
-            for byte in raw {
-                bytes.append(Self.hexDigit(byte >> 4))
-                bytes.append(Self.hexDigit(byte & 0x0F))
+            withUnsafeMutableBytes(of: &text) { out in
+                for (index, byte) in raw.enumerated() {
+                    out[2 * index] = Self.hexDigit(byte >> 4)
+                    out[2 * index + 1] = Self.hexDigit(byte & 0x0F)
+                }
+                bytes.append(contentsOf: out)
             }
         }
     }

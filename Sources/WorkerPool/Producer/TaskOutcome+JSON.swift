@@ -4,21 +4,78 @@ extension TaskOutcome {
     /// One JSON object on one line, as `producer --output jsonl` prints and the journal stores:
     /// `{"id":1,"task":"multiply","status":"ok","result":"3 * 3 = 9","worker":"Worker-1",...}`.
     public var jsonLine: String {
-        var line = "{\"id\":\(id),\"task\":\(Self.quoted(name)),\"status\":\"\(status)\""
+        var line: [UInt8] = []
+        appendJSONLine(to: &line)
+        return String(decoding: line, as: UTF8.self)
+    }
+
+    /// ``jsonLine``'s bytes appended to `bytes`, without building a String (the jsonl output's
+    /// and the journal's hot path).
+    public func appendJSONLine(to bytes: inout [UInt8]) {
+        appendJSONFields(to: &bytes)
+        bytes.append(UInt8(ascii: "}"))
+    }
+
+    /// The object without its closing brace, for a writer that adds fields of its own.
+    func appendJSONFields(to bytes: inout [UInt8]) {
+        bytes.reserveCapacity(bytes.count + 96 + payload.count + name.utf8.count)
+        Self.append(#"{"id":"#, to: &bytes)
+        TaskSource.appendDecimal(Int(truncatingIfNeeded: id), to: &bytes)
+        Self.append(#","task":"#, to: &bytes)
+        Self.appendQuoted(name, to: &bytes)
+        Self.append(#","status":""#, to: &bytes)
+        Self.append(status.description, to: &bytes)
         if status == .ok {
-            line += ",\"result\":" + String(decoding: payload, as: UTF8.self)
+            Self.append(#"","result":"#, to: &bytes)
+            bytes.append(contentsOf: payload)
         } else {
-            line += ",\"error\":" + Self.quoted(message)
+            Self.append(#"","error":"#, to: &bytes)
+            Self.appendQuoted(message, to: &bytes)
         }
         if let worker {
-            line += ",\"worker\":\(Self.quoted(worker.name)),\"host\":\(Self.quoted(worker.host)),\"pid\":\(worker.pid)"
+            Self.append(#","worker":"#, to: &bytes)
+            Self.appendQuoted(worker.name, to: &bytes)
+            Self.append(#","host":"#, to: &bytes)
+            Self.appendQuoted(worker.host, to: &bytes)
+            Self.append(#","pid":"#, to: &bytes)
+            TaskSource.appendDecimal(Int(worker.pid), to: &bytes)
         }
-        line += ",\"run_us\":\(runMicroseconds)}"
-        return line
+        Self.append(#","run_us":"#, to: &bytes)
+        TaskSource.appendDecimal(Int(runMicroseconds), to: &bytes)
+    }
+
+    /// The result as a person reads it: a JSON string result as its text (`3 * 3 = 9`), anything
+    /// else as its compact JSON. A plain string (no escapes) needs no JSON reader.
+    public var resultText: String {
+        if payload.count >= 2, payload.first == UInt8(ascii: "\""), payload.last == UInt8(ascii: "\""),
+            !payload.dropFirst().dropLast().contains(where: { $0 == UInt8(ascii: "\\") || $0 == UInt8(ascii: "\"") })
+        {
+            return String(decoding: payload.dropFirst().dropLast(), as: UTF8.self)
+        }
+        if payload.first == UInt8(ascii: "\""),
+            let text = try? JSONSerialization.jsonObject(with: Data(payload), options: [.fragmentsAllowed]) as? String
+        {
+            return text
+        }
+        return String(decoding: payload, as: UTF8.self)
+    }
+
+    /// A string's UTF-8 as one copy (appending a `String.UTF8View` goes byte by byte).
+    static func append(_ text: String, to bytes: inout [UInt8]) {
+        var text = text
+        text.withUTF8 { bytes.append(contentsOf: $0) }
+    }
+
+    static func appendQuoted(_ text: String, to bytes: inout [UInt8]) {
+        // Names, hosts and most messages are plain ASCII: quoting them needs no serializer.
+        if let plain = FastJSONEncoder.string(text) {
+            bytes.append(contentsOf: plain)
+        } else {
+            append(quoted(text), to: &bytes)
+        }
     }
 
     static func quoted(_ text: String) -> String {
-        // Names, hosts and most messages are plain ASCII: quoting them needs no serializer.
         if let plain = FastJSONEncoder.string(text) { return String(decoding: plain, as: UTF8.self) }
         guard
             let data = try? JSONSerialization.data(
