@@ -59,10 +59,16 @@ struct ByteReader {
 
     mutating func readString(length: Int, _ what: StaticString) throws(WireError) -> String {
         let raw = try readBytes(length, what)
-        guard let string = String(validating: raw.bindMemory(to: UInt8.self), as: UTF8.self) else {
-            throw .invalidUTF8(what: "\(what)")
-        }
+        guard let string = Self.string(raw) else { throw .invalidUTF8(what: "\(what)") }
         return string
+    }
+
+    /// `raw` as a String if it is valid UTF-8. ASCII, the usual case for names, needs no
+    /// validation (which costs a generic metadata lookup per call).
+    static func string(_ raw: UnsafeRawBufferPointer) -> String? {
+        let bytes = raw.bindMemory(to: UInt8.self)
+        if !bytes.contains(where: { $0 >= 0x80 }) { return String(decoding: bytes, as: UTF8.self) }
+        return String(validating: bytes, as: UTF8.self)
     }
 
     mutating func readShortString(_ what: StaticString) throws(WireError) -> String {

@@ -55,7 +55,7 @@ extension WireFormat {
                 let rawName = try reader.readBytes(Int(nameLength), "task name")
                 let payload = try reader.readBytes(Int(payloadLength), "task payload")
                 // The record's extent is known, so a bad name spoils only this record.
-                guard let name = String(validating: rawName.bindMemory(to: UInt8.self), as: UTF8.self) else {
+                guard let name = ByteReader.string(rawName) else {
                     decoded.append(.malformed(id: id, attempt: attempt, error: .invalidUTF8(what: "task name")))
                     continue
                 }
