@@ -34,13 +34,16 @@ public struct TaskSource: Sendable {
         -> TaskSource
     {
         TaskSource { emit in
+            // Copied from arrays, not from String.UTF8View (which appends byte by byte).
+            let open = Array(#"{"a":"#.utf8)
+            let middle = Array(#","b":"#.utf8)
             for index in 0..<count {
                 let (a, b) = operands(index)
                 var payload: [UInt8] = []
                 payload.reserveCapacity(48)
-                payload.append(contentsOf: #"{"a":"#.utf8)
+                payload.append(contentsOf: open)
                 appendDecimal(a, to: &payload)
-                payload.append(contentsOf: #","b":"#.utf8)
+                payload.append(contentsOf: middle)
                 appendDecimal(b, to: &payload)
                 payload.append(UInt8(ascii: "}"))
                 if !emit(.task(name: "multiply", payload: payload)) { return }

@@ -37,8 +37,6 @@ struct Lease {
     /// lost it), for the redelivery-delay figure; zero when not lost.
     var lostSince: PoolTime = .zero
 
-    static let free = Lease()
-
     var isFree: Bool { id == 0 }
     var wasSent: Bool { firstWorker != 0 }
 

@@ -29,7 +29,7 @@ struct LeaseTable {
 
     init(initialCapacity: Int = 1_024, maximumCapacity: Int = 1 << 18) {
         let capacity = Self.powerOfTwo(atLeast: max(16, initialCapacity))
-        slots = Array(repeating: .free, count: capacity)
+        slots = Array(repeating: Lease(), count: capacity)
         mask = capacity - 1
         self.maximumCapacity = max(capacity, Self.powerOfTwo(atLeast: maximumCapacity))
     }
@@ -119,7 +119,7 @@ struct LeaseTable {
         for step in 0..<steps {
             let index = Int(truncatingIfNeeded: base &+ step) & mask
             guard !slots[index].isFree else { continue }
-            var moved = Lease.free
+            var moved = Lease()
             swap(&moved, &slots[index])
             overflow[moved.id] = moved
         }
@@ -127,10 +127,10 @@ struct LeaseTable {
     }
 
     private mutating func grow() {
-        var larger = [Lease](repeating: .free, count: slots.count * 2)
+        var larger = [Lease](repeating: Lease(), count: slots.count * 2)
         let largerMask = larger.count - 1
         for index in slots.indices where !slots[index].isFree {
-            var lease = Lease.free
+            var lease = Lease()
             swap(&lease, &slots[index])
             larger[Int(truncatingIfNeeded: lease.id) & largerMask] = lease
         }
@@ -144,7 +144,7 @@ struct LeaseTable {
         var lease: Lease
         if let index = ringIndex(id) {
             guard slots[index].id == id else { return nil }
-            lease = .free
+            lease = Lease()
             swap(&lease, &slots[index])
         } else {
             guard let removed = overflow.removeValue(forKey: id) else { return nil }
