@@ -32,6 +32,18 @@ struct ForgeryTests {
         }
     }
 
+    /// Sends `bytes` as soon as `socket` can take it, or gives up (false) once the producer has
+    /// exited: a blocking send to a producer that is gone would wait for ever.
+    static func send(_ bytes: [UInt8], on socket: Socket, while producer: TestProcess) throws -> Bool {
+        var poller = Poller()
+        _ = poller.add(socket, .writable)
+        while try !socket.send(bytes, dontWait: true) {
+            guard producer.process.isRunning else { return false }
+            try poller.poll(timeoutMilliseconds: 100)
+        }
+        return true
+    }
+
     /// A plaintext producer over ipc with `count` sleep tasks, waiting for one worker, once bound.
     static func producer(sleeping count: Int, milliseconds: Int, in directory: URL) throws -> TestProcess {
         let input = try writeTaskFile(
@@ -79,9 +91,9 @@ struct ForgeryTests {
         var rounds = 0
         while producer.process.isRunning && rounds < 2_000 {
             rounds += 1
-            try forger.send(hello)
-            for message in stranger + introduced { try forger.send(message) }
-            try forger.send(loss)
+            for message in [hello] + stranger + introduced + [loss] {
+                guard try Self.send(message, on: forger, while: producer) else { break }
+            }
             usleep(5_000)
         }
         #expect(producer.waitForExit() == 0, "\(producer.stderr.suffix(3_000))")
@@ -138,8 +150,9 @@ struct ForgeryTests {
         var rounds = 0
         while producer.process.isRunning && rounds < 2_000 {
             rounds += 1
-            for message in forged { try impostor.send(message) }
-            try impostor.send(loss)
+            for message in forged + [loss] {
+                guard try Self.send(message, on: impostor, while: producer) else { break }
+            }
             usleep(5_000)
         }
         #expect(producer.waitForExit() == 0, "\(producer.stderr.suffix(3_000))")
@@ -160,13 +173,13 @@ struct ForgeryTests {
         return Int(line.split(separator: " ").dropFirst().first ?? "")
     }
 
-    /// One run of 300 tasks of 40 ms on a worker with 4 threads; with `flood`, a million
+    /// One run of 600 tasks of 40 ms on a worker with 4 threads; with `flood`, a million
     /// messages under random sender ids arrive meanwhile. Returns the wall time and the
     /// producer's memory growth.
     static func run(
         flood: Int, in directory: URL
     ) throws -> (seconds: Double, afterFlood: Double, growthKilobytes: Int, stderr: String) {
-        let producer = try Self.producer(sleeping: 300, milliseconds: 40, in: directory)
+        let producer = try Self.producer(sleeping: 600, milliseconds: 40, in: directory)
         defer { producer.stop() }
         let endpoints = PoolEndpoints.ipc(directory: directory.path)
         let context = try Context()
@@ -177,6 +190,7 @@ struct ForgeryTests {
         defer { worker.stop() }
         var generator = SystemRandomNumberGenerator()
         var peak = before
+        var sent = 0
         if flood > 0 {
             let flooder = try Socket(context, .push)
             try flooder.connect(endpoints.results)
@@ -195,15 +209,17 @@ struct ForgeryTests {
                 default:
                     message = WireFormat.encode(WorkerHello(pid: 1, threads: 1, name: "x", host: "y"), sender: sender)
                 }
-                try flooder.send(message)
+                guard try Self.send(message, on: flooder, while: producer) else { break }
+                sent += 1
                 if index % 50_000 == 0 { peak = max(peak, Self.residentKilobytes(producer.pid) ?? 0) }
             }
         }
         let floodEnded = Date()
+        #expect(sent == flood, "the whole flood reached a running producer (\(sent) of \(flood) sent)")
         #expect(producer.waitForExit(timeout: 120) == 0, "\(producer.stderr.suffix(2_000))")
         let seconds = Date().timeIntervalSince(started)
         let outcomes = try parseOutcomes(producer.stdout)
-        #expect(outcomes.count == 300 && Set(outcomes.map(\.id)).count == 300, "each task exactly once")
+        #expect(outcomes.count == 600 && Set(outcomes.map(\.id)).count == 600, "each task exactly once")
         #expect(outcomes.allSatisfy { $0.status == "ok" && $0.pid == worker.pid })
         return (seconds, Date().timeIntervalSince(floodEnded), peak - before, producer.stderr)
     }

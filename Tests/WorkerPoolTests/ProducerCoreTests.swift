@@ -56,16 +56,7 @@ struct ProducerCoreTests {
         }
 
         mutating func deliver(_ bytes: [UInt8], key: UInt32 = 0) {
-            bytes.withUnsafeBytes { raw in
-                guard let header = try? MessageHeader.decode(raw) else { return }
-                if header.kind == .results {
-                    var views: [ResultView] = []
-                    guard (try? WireFormat.readResults(raw, header: header, into: &views)) != nil else { return }
-                    core.results(views, header: header, key: key, now: now)
-                } else if let decoded = try? WireFormat.decodeWorkerEnvelope(raw) {
-                    core.handle(decoded.message, header: decoded.header, key: key, now: now)
-                }
-            }
+            bytes.withUnsafeBytes { core.receive($0, key: key, now: now) }
         }
 
         var ended: [UInt64] { core.outcomes.map(\.id) }

@@ -18,7 +18,6 @@ struct ProducerRunLoop {
     private let indices: (tasks: Int, results: Int, publisher: Int, wake: Int, monitors: [Int])
     private let message = Message()
     private var writer: WireFormat.MessageWriter
-    private var views: [ResultView] = []
     private var keys = KeyNumbers()
     private var handshakeFailures = RateLimitedLog()
     private var lastTick: PoolTime
@@ -164,20 +163,7 @@ struct ProducerRunLoop {
                 continue
             }
             let key = keys.number(of: message)
-            do {
-                try message.withUnsafeBytes { bytes throws(WireError) in
-                    let header = try MessageHeader.decode(bytes)
-                    if header.kind == .results {
-                        try WireFormat.readResults(bytes, header: header, into: &views)
-                        core.results(views, header: header, key: key, now: now)
-                    } else {
-                        let decoded = try WireFormat.decodeWorkerEnvelope(bytes)
-                        core.handle(decoded.message, header: decoded.header, key: key, now: now)
-                    }
-                }
-            } catch {
-                core.rejected.note(.warning, "rejected a message on the results socket: \(error)", into: &core.logs)
-            }
+            message.withUnsafeBytes { core.receive($0, key: key, now: now) }
         }
     }
 

@@ -79,16 +79,7 @@ extension PoolSimulation {
 
     /// What `ProducerRunLoop.receiveWorkerMessages` does with one message.
     func deliverToProducer(_ bytes: [UInt8], key: UInt32) {
-        bytes.withUnsafeBytes { raw in
-            guard let header = try? MessageHeader.decode(raw) else { return }
-            if header.kind == .results {
-                var views: [ResultView] = []
-                guard (try? WireFormat.readResults(raw, header: header, into: &views)) != nil else { return }
-                core.results(views, header: header, key: key, now: poolNow)
-            } else if let decoded = try? WireFormat.decodeWorkerEnvelope(raw) {
-                core.handle(decoded.message, header: decoded.header, key: key, now: poolNow)
-            }
-        }
+        bytes.withUnsafeBytes { core.receive($0, key: key, now: poolNow) }
     }
 
     // MARK: Workers

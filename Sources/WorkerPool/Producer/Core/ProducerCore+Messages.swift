@@ -65,6 +65,24 @@ extension ProducerCore {
         return false
     }
 
+    /// One message from the results socket, as received: results are read in place (the hot
+    /// path, no copy of a payload nobody reads), everything else decoded. A message that does not
+    /// decode is rejected, logged (rate-limited) and counted; it changes nothing.
+    mutating func receive(_ bytes: UnsafeRawBufferPointer, key: UInt32, now: PoolTime) {
+        do {
+            let header = try MessageHeader.decode(bytes)
+            if header.kind == .results {
+                try WireFormat.readResults(bytes, header: header, into: &resultViews)
+                results(resultViews, header: header, key: key, now: now)
+            } else {
+                let decoded = try WireFormat.decodeWorkerEnvelope(bytes)
+                handle(decoded.message, header: decoded.header, key: key, now: now)
+            }
+        } catch {
+            rejected.note(.warning, "rejected a message on the results socket: \(error)", into: &logs)
+        }
+    }
+
     /// A `results` message's records (read in place): each ends its task if the sender was sent it.
     mutating func results(_ records: [ResultView], header: MessageHeader, key: UInt32, now: PoolTime) {
         let sender = header.sender

@@ -56,6 +56,8 @@ struct ProducerCore {
     /// Workers that joined since the last tick (only the first few are logged by name).
     var joinsThisTick = 0
     static let joinsLoggedPerTick = 50
+    /// Scratch for ``receive(_:key:now:)``: the records of one results message, valid during the call.
+    var resultViews: [ResultView] = []
     /// The tasks of the last message ``nextDispatch(now:into:)`` built, until the next.
     private var lastDispatch: (peer: PeerKey, ids: [UInt64])?
 
