@@ -85,11 +85,9 @@ struct CreditTable {
         return position
     }
 
-    var isEmpty: Bool { peers.isEmpty }
     var count: Int { peers.count }
     func contains(_ key: PeerKey) -> Bool { index[key] != nil }
     func keys(ofWorker worker: UInt32) -> [PeerKey] { peers.lazy.map(\.key).filter { $0.worker == worker } }
-    func hasThreads(ofWorker worker: UInt32) -> Bool { peers.contains { $0.key.worker == worker } }
 
     /// Adds a peer that already holds `outstanding` tasks (it was removed and came back).
     mutating func add(_ key: PeerKey, outstanding: Int, now: PoolTime) {

@@ -41,8 +41,6 @@ struct LeaseTable {
     }
 
     var isEmpty: Bool { count == 0 }
-    var ringCapacity: Int { slots.count }
-    var overflowCount: Int { overflow.count }
 
     // MARK: Finding leases
 

@@ -12,9 +12,13 @@ struct RateLimitedLines {
     private(set) var count: UInt64 = 0
 
     mutating func note(_ level: Logger.Level, _ message: @autoclosure () -> String, into lines: inout [LogLine]) {
+        guard countShouldLog() else { return }
+        lines.append(LogLine(level: level, message: "\(message()) [\(count) so far]"))
+    }
+
+    /// Counts one occurrence; true for the first ten and then one in a thousand.
+    mutating func countShouldLog() -> Bool {
         count += 1
-        if count <= 10 || count % 1_000 == 0 {
-            lines.append(LogLine(level: level, message: "\(message()) [\(count) so far]"))
-        }
+        return count <= 10 || count % 1_000 == 0
     }
 }

@@ -13,7 +13,6 @@ public struct PoolTime: Comparable, Hashable, Sendable {
     public static var now: PoolTime { PoolTime(nanoseconds: cpool_monotonic_nanoseconds()) }
 
     public static func milliseconds(_ value: Int) -> PoolTime { PoolTime(nanoseconds: UInt64(value) * 1_000_000) }
-    public static func microseconds(_ value: Int) -> PoolTime { PoolTime(nanoseconds: UInt64(value) * 1_000) }
 
     public static func < (lhs: PoolTime, rhs: PoolTime) -> Bool { lhs.nanoseconds < rhs.nanoseconds }
 
