@@ -37,6 +37,12 @@ public struct WorkerCommand: ParsableCommand {
     @Option(help: "Task threads per process.")
     var threads: Int = 1
 
+    @Option(
+        help: ArgumentHelp(
+            "With several threads, how long a result may wait (ms) to share a message with others while the process is busy.",
+            discussion: "Fewer, larger messages cost the producer less per task; a thread out of work sends at once."))
+    var resultDelay: Double = 2
+
     @Option(help: "Name to report as this worker's host.")
     var hostName: String?
 
@@ -86,6 +92,7 @@ public struct WorkerCommand: ParsableCommand {
         guard processes >= 1 else { throw ValidationError("--processes must be at least 1") }
         guard (1...1024).contains(threads) else { throw ValidationError("--threads must be between 1 and 1024") }
         guard maxMessageSize >= 1024 else { throw ValidationError("--max-message-size must be at least 1024") }
+        guard resultDelay >= 0, resultDelay <= 1_000 else { throw ValidationError("--result-delay must be 0-1000 ms") }
         if connect.filter({ $0 == ":" }).count == 1 {
             throw ValidationError(
                 "--connect takes a host name or address (ports 5557-5559); use --tasks, --results and --events for other ports"
@@ -137,7 +144,8 @@ public struct WorkerCommand: ParsableCommand {
         let ownPid = getpid()
         var common =
             endpoints.arguments(for: resolved) + [
-                "--threads", "\(threads)", "--host-name", host, "--max-message-size", "\(maxMessageSize)",
+                "--threads", "\(threads)", "--result-delay", "\(resultDelay)", "--host-name", host,
+                "--max-message-size", "\(maxMessageSize)",
                 "--log-level", logLevel.rawValue, "--parent-pid", "\(ownPid)",
                 "--board-fd", "\(Supervisor.boardFileDescriptor)",
             ]
@@ -180,6 +188,7 @@ public struct WorkerCommand: ParsableCommand {
         logger.info("child process calling self.run()")
         var configuration = WorkerConfiguration(endpoints: endpoints, name: name, host: hostName ?? currentHostName())
         configuration.threads = threads
+        configuration.resultDelayMicroseconds = UInt64(resultDelay * 1_000)
         configuration.maxMessageSize = maxMessageSize
         configuration.workerID = workerId
         configuration.supervisorID = supervisorId

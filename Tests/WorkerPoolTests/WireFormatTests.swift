@@ -45,8 +45,12 @@ struct WireFormatTests {
                 == .workerLost(supervisor: 30, loss))
         let hello = WorkerHello(pid: 5, threads: 2, supervisor: 30, name: "Worker-2", host: "h")
         #expect(
-            try WireFormat.decodeTaskChannel(WireFormat.encode(readyThread: 2, hello: hello, sender: 12))
-                == .ready(sender: 12, thread: 2, hello: hello))
+            try WireFormat.decodeTaskChannel(
+                WireFormat.encode(
+                    ready: TaskLinkInfo(link: 2, capacity: 3, resultDelayMicroseconds: 2_000), hello: hello, sender: 12)
+            )
+                == .ready(
+                    sender: 12, link: TaskLinkInfo(link: 2, capacity: 3, resultDelayMicroseconds: 2_000), hello: hello))
         let snapshot = EventSnapshot(epoch: 77, sequence: 1, shutdown: false, setEvents: [])
         #expect(try WireFormat.decodeBroadcast(WireFormat.encode(snapshot)) == .eventState(snapshot))
     }
