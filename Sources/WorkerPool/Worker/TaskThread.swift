@@ -102,6 +102,18 @@ struct TaskThread {
         var context: TaskContext
         /// The handler of the last task name run: consecutive tasks mostly share a name.
         var lastHandler: (name: String, handler: TaskRegistry.Handler)?
+        /// The time-limit slack of the last task name run (see `TaskRegistry.registerRaw`).
+        var lastSlack: (name: String, milliseconds: UInt32)?
+
+        /// The limit the supervisor enforces for `record`, looked up once per task name.
+        mutating func supervisedLimit(_ record: TaskRecord) -> UInt32 {
+            guard record.timeLimitMilliseconds > 0 else { return 0 }
+            if lastSlack?.name != record.name {
+                lastSlack = (record.name, node.registry.timeLimitSlack(named: record.name))
+            }
+            let (limit, overflow) = record.timeLimitMilliseconds.addingReportingOverflow(lastSlack?.milliseconds ?? 0)
+            return overflow ? .max : limit
+        }
 
         init(node: WorkerNode, index: Int, tasks: Socket, results: Socket, queue: WorkerNode.LocalQueue) {
             self.node = node
@@ -113,6 +125,9 @@ struct TaskThread {
             context = TaskContext(
                 workerName: node.configuration.name, host: node.configuration.host, events: node.events,
                 logger: node.logger)
+            context.stopFileDescriptor = node.stopSignal.fileDescriptor
+            context.board = node.board
+            context.thread = index
         }
 
         var isIdle: Bool { local.isEmpty }
@@ -178,8 +193,12 @@ struct TaskThread {
             let startedAt = cpool_monotonic_nanoseconds()
             node.board.begin(
                 thread: index, task: TaskAttempt(id: record.id, attempt: record.attempt),
-                limitMilliseconds: record.timeLimitMilliseconds, startedNanoseconds: startedAt)
-            var result = execute(record, startedAt: startedAt)
+                limitMilliseconds: supervisedLimit(record), startedNanoseconds: startedAt)
+            guard var result = execute(record, startedAt: startedAt) else {
+                // Interrupted by this worker's stop: no result, so the producer sends it elsewhere.
+                node.board.end(thread: index)
+                return
+            }
             result.queuedMicroseconds = UInt32(clamping: (startedAt &- next.receivedAt) / 1_000)
             node.board.end(thread: index)
             try add(result, epoch: next.epoch)
@@ -226,14 +245,19 @@ struct TaskThread {
             node.counters.resultsSentByEpoch.withLock { $0[flushedEpoch, default: 0] += sent }
         }
 
-        private mutating func execute(_ record: TaskRecord, startedAt: UInt64) -> ResultRecord {
+        private mutating func execute(_ record: TaskRecord, startedAt: UInt64) -> ResultRecord? {
             context.attempt = record.attempt
             context.taskID = record.id
+            context.timeLimitMilliseconds = record.timeLimitMilliseconds
             if lastHandler?.name != record.name {
                 lastHandler = node.registry.handler(named: record.name).map { (record.name, $0) }
             }
             let outcome =
                 lastHandler.map { $0.handler(record.payload, context) } ?? node.registry.unknown(record.name)
+            if outcome.abandoned {
+                node.logger.info("task \(record.id) (\(record.name)) interrupted: this worker is stopping")
+                return nil
+            }
             let micros = (cpool_monotonic_nanoseconds() &- startedAt) / 1_000
             var result = ResultRecord(
                 id: record.id, attempt: record.attempt, status: outcome.status,
