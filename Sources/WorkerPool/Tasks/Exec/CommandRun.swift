@@ -106,6 +106,7 @@ struct CommandRun {
                 input[0] = open("/dev/null", O_RDONLY | O_CLOEXEC)
             }
             var pid: pid_t = 0
+            startedAt = cpool_monotonic_nanoseconds()
             let result = Self.spawn(request, pid: &pid, stdin: input[0], stdout: output[1], stderr: errors[1])
             // The child holds its ends now; ours must close, or end of file never comes.
             closeAll([input[0], output[1], errors[1]])
@@ -114,7 +115,6 @@ struct CommandRun {
                 throw Errno(rawValue: result)
             }
             self.pid = pid
-            startedAt = cpool_monotonic_nanoseconds()
             request.recordGroup(pid)
             stdoutPipe = output[0]
             stderrPipe = errors[0]
