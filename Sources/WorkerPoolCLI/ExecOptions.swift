@@ -38,22 +38,13 @@ struct ExecOptions: ParsableArguments {
             throw ValidationError("--exec-max-output must be 0 to 1 GiB")
         }
         if !curve && !allowExecInsecure,
-            let remote = [endpoints.tasks, endpoints.results, endpoints.events].first(where: { Self.isRemotePlaintext($0) })
+            let remote = [endpoints.tasks, endpoints.results, endpoints.events].first(where: ExecPolicy.isRemote)
         {
             throw ValidationError(
                 "--allow-exec over plaintext tcp to \(remote) is refused: whoever can pose as the producer there could run any program on this host. Use CURVE (--curve-key, --curve-server-key), a loopback or ipc:// producer, or --allow-exec-insecure if the network is yours alone."
             )
         }
         _ = try policy()
-    }
-
-    /// A `tcp://` endpoint whose host is not loopback.
-    static func isRemotePlaintext(_ endpoint: String) -> Bool {
-        guard endpoint.hasPrefix("tcp://") else { return false }
-        var host = endpoint.dropFirst("tcp://".count)
-        if let colon = host.lastIndex(of: ":") { host = host[..<colon] }
-        if host.hasPrefix("[") && host.hasSuffix("]") { host = host.dropFirst().dropLast() }
-        return !(host.hasPrefix("127.") || host == "localhost" || host == "::1")
     }
 
     /// The exec policy these options give, or nil when exec is off.

@@ -40,6 +40,16 @@ public struct ExecPolicy: Sendable {
         return base.hasSuffix("/") ? base + name : base + "/" + name
     }
 
+    /// Whether `endpoint` is `tcp://` to a host other than this one's loopback: exec over
+    /// plaintext there lets whoever can pose as the producer run programs here.
+    public static func isRemote(_ endpoint: String) -> Bool {
+        guard endpoint.hasPrefix("tcp://") else { return false }
+        var host = endpoint.dropFirst("tcp://".count)
+        if let colon = host.lastIndex(of: ":") { host = host[..<colon] }
+        if host.hasPrefix("[") && host.hasSuffix("]") { host = host.dropFirst().dropLast() }
+        return !(host.hasPrefix("127.") || host == "localhost" || host == "::1")
+    }
+
     func permits(_ path: String) -> Bool {
         guard let allowed else { return true }
         return allowed.contains(Self.canonicalPath(path))
