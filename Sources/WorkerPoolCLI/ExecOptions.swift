@@ -13,10 +13,14 @@ struct ExecOptions: ParsableArguments {
 
     @Option(
         name: .customLong("exec-allow"),
-        help: "With --allow-exec: only this program (a path, or a name in PATH). Repeatable. /bin/sh allows every shell command.")
+        help:
+            "With --allow-exec: only this program (a path, or a name in PATH). Repeatable. /bin/sh allows every shell command."
+    )
     var execAllow: [String] = []
 
-    @Flag(help: "With --allow-exec: accept a plaintext tcp producer elsewhere (anyone who can pose as it runs code here).")
+    @Flag(
+        help: "With --allow-exec: accept a plaintext tcp producer elsewhere (anyone who can pose as it runs code here)."
+    )
     var allowExecInsecure = false
 
     @Option(help: "Seconds between SIGTERM and SIGKILL when a command is stopped (time limit, shutdown).")

@@ -67,7 +67,8 @@ struct ExecOutcomePrinter {
         stderr += stream("stderr", in: fields)
         for name in ["stdout", "stderr"] where fields[name + "_truncated"] as? Bool == true {
             let total = fields[name + "_bytes"] as? Int ?? 0
-            stderr += Array("exec: job \(outcome.id): \(name) truncated to the worker's limit (\(total) bytes written)\n".utf8)
+            stderr += Array(
+                "exec: job \(outcome.id): \(name) truncated to the worker's limit (\(total) bytes written)\n".utf8)
         }
         guard outcome.status != .ok else { return }
         let error = fields["error"] as? String ?? "\(outcome.status)"

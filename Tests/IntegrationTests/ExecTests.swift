@@ -122,7 +122,9 @@ struct ExecTests {
         #expect(Set(jobs.values.compactMap(\.workerPID)).count == 1, "one worker process ran all three: it survived")
         let sleepers = pids(in: grandchildren)
         #expect(sleepers.count == 2, "both commands started a grandchild")
-        for pid in sleepers { #expect(eventually { !processExists(pid) }, "grandchild \(pid) was killed with its group") }
+        for pid in sleepers {
+            #expect(eventually { !processExists(pid) }, "grandchild \(pid) was killed with its group")
+        }
         #expect(!producer.stderr.contains("exceeded its time limit"), "the supervisor never had to kill the process")
     }
 
@@ -181,7 +183,8 @@ struct ExecTests {
         try writeLines((1...4).map { "\($0)" }, to: input)
         let producer = try TestProcess(
             "producer",
-            loopbackEndpoints + ["--input", input.path, "--local-workers", "2", "exec", "--", "sh", "-c",
+            loopbackEndpoints + [
+                "--input", input.path, "--local-workers", "2", "exec", "--", "sh", "-c",
                 "echo $$ >> \(started.path); sleep 60 & echo $! >> \(started.path); wait",
             ], in: directory)
         defer { producer.stop() }
@@ -300,7 +303,9 @@ struct ExecTests {
         let started = directory.appendingPathComponent("started")
         let script = "echo $$ >> \(started.path); sleep 60 & echo $! >> \(started.path); wait"
         let tasks = try writeTaskFile(
-            [#"{"task": "exec", "args": {"shell": "if [ -e \#(started.path) ]; then echo second; else \#(script); fi"}}"#],
+            [
+                #"{"task": "exec", "args": {"shell": "if [ -e \#(started.path) ]; then echo second; else \#(script); fi"}}"#
+            ],
             in: directory)
         let first = try TestProcess("worker", ["--ipc", directory.path, "--allow-exec"], in: directory)
         defer { first.stop() }
@@ -327,7 +332,9 @@ struct ExecTests {
         let started = directory.appendingPathComponent("started")
         let script = "echo $$ >> \(started.path); sleep 60 & echo $! >> \(started.path); wait"
         let tasks = try writeTaskFile(
-            [#"{"task": "exec", "args": {"shell": "if [ -e \#(started.path) ]; then echo second; else \#(script); fi"}}"#],
+            [
+                #"{"task": "exec", "args": {"shell": "if [ -e \#(started.path) ]; then echo second; else \#(script); fi"}}"#
+            ],
             in: directory)
         let worker = try TestProcess("worker", ["--ipc", directory.path, "--allow-exec"], in: directory)
         defer { worker.stop() }
@@ -340,7 +347,8 @@ struct ExecTests {
         let child = try #require(joined.flatMap { Int32($0.1) }, "\(producer.stderr)")
         kill(child, SIGKILL)
         for pid in pids(in: started) { #expect(eventually { !processExists(pid) }, "pid \(pid) outlived its worker") }
-        #expect(producer.waitForExit(timeout: 30) == 0, "the job ran again on the restarted process: \(producer.stderr)")
+        #expect(
+            producer.waitForExit(timeout: 30) == 0, "the job ran again on the restarted process: \(producer.stderr)")
         #expect(try parseOutcomes(producer.stdout).first?.result?["stdout"] == .string("second\n"))
         #expect(worker.stderr.contains("killed the process groups of 1 commands"), "\(worker.stderr)")
     }

@@ -30,7 +30,8 @@ struct ExecTemplateTests {
 
     @Test("replacements inside words, several per word, and braces that are not replacements stay")
     func insideWords() throws {
-        let template = try ExecTemplate(command: ["gzip", "-c", "{}", "-o", "{.}.gz", "x{#}y{/}", "{z}", "{"], shell: false)
+        let template = try ExecTemplate(
+            command: ["gzip", "-c", "{}", "-o", "{.}.gz", "x{#}y{/}", "{z}", "{"], shell: false)
         #expect(
             template.arguments(line: "d/f.log", sequence: 3)
                 == ["gzip", "-c", "d/f.log", "-o", "d/f.gz", "x3yf.log", "{z}", "{"])
@@ -56,7 +57,9 @@ struct ExecTemplateTests {
     @Test("the task payload is the exec task's JSON, and an empty command is refused")
     func payload() throws {
         let argv = try ExecTemplate(command: ["echo", "{}"], shell: false)
-        #expect(String(decoding: argv.payload(line: "say \"hi\"\t", sequence: 1), as: UTF8.self) == #"{"argv":["echo","say \"hi\"\t"]}"#)
+        #expect(
+            String(decoding: argv.payload(line: "say \"hi\"\t", sequence: 1), as: UTF8.self)
+                == #"{"argv":["echo","say \"hi\"\t"]}"#)
         let shell = try ExecTemplate(command: ["echo {}"], shell: true)
         #expect(String(decoding: shell.payload(line: "x", sequence: 1), as: UTF8.self) == #"{"shell":"echo x"}"#)
         #expect(throws: TaskError.self) { try ExecTemplate(command: [], shell: false) }

@@ -81,7 +81,8 @@ struct ExecTask {
         _ report: CommandRun.Report, limitMilliseconds: UInt32, policy: ExecPolicy
     ) -> (ResultStatus, String?) {
         if report.interruption == .deadline {
-            var error = "ran past its time limit of \(Double(limitMilliseconds) / 1000) s: its process group was sent SIGTERM"
+            var error =
+                "ran past its time limit of \(Double(limitMilliseconds) / 1000) s: its process group was sent SIGTERM"
             if report.killed { error += ", and SIGKILL \(Double(policy.graceMilliseconds) / 1000) s later" }
             return (.timeLimit, error)
         }
@@ -113,7 +114,9 @@ struct ExecTask {
         let argv: [String]
         switch (arguments.argv, arguments.shell) {
         case (let list?, nil):
-            guard !list.isEmpty else { return .failure(.badArguments("argv is empty: give the program and its arguments")) }
+            guard !list.isEmpty else {
+                return .failure(.badArguments("argv is empty: give the program and its arguments"))
+            }
             argv = list
         case (nil, let script?):
             argv = ["sh", "-c", script]
