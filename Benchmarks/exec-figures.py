@@ -187,7 +187,7 @@ def main():
         source = os.path.join(work, "source")
         make_files(source, args.files)
         if use_netns:
-            cluster = Netns("xf" + str(os.getpid() % 10000))
+            cluster = Netns("xf" + str(os.getpid() % 1000))
         numbers = "\n".join(str(i) for i in range(1, args.jobs + 1)) + "\n"
         pool = [producer] + LOOPBACK + ["--local-workers", "2", "--output", "none", "--progress", "never"]
         for round_index in range(1, args.rounds + 1):

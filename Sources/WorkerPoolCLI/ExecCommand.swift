@@ -31,6 +31,11 @@ public struct ExecCommand: ParsableCommand {
     public init() {}
 
     public mutating func validate() throws {
+        // The command is captured whole, dashes and all; what comes before it is ours.
+        if let first = command.first, first.hasPrefix("-"), first != "--" {
+            if ["-h", "--help", "-help"].contains(first) { throw CleanExit.helpRequest(self) }
+            throw ValidationError("unknown option '\(first)' for exec; the command goes after '--'")
+        }
         if command.first == "--" { command.removeFirst() }
         guard !command.isEmpty else {
             throw ValidationError("give the command to run after 'exec --', e.g. producer exec -- gzip -9 {}")

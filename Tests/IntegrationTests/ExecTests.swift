@@ -282,6 +282,28 @@ struct ExecTests {
         #expect(worker.waitForExit(timeout: 30) == 0, "no task took the worker down")
     }
 
+    @Test("--journal: a rerun with lines added runs only the new jobs, as parallel --resume")
+    func journalResume() throws {
+        let directory = try makeTemporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let ran = directory.appendingPathComponent("ran")
+        let journal = directory.appendingPathComponent("run.journal")
+        let command = ["--", "sh", "-c", "echo $1 >> \(ran.path); [ $1 != 2 ]", "sh", "{}"]
+        let arguments = ["--local-workers", "2", "--journal", journal.path]
+        let (first, firstStatus) = try Self.runExec(
+            lines: ["1", "2", "3"], producer: arguments, exec: command, in: directory)
+        defer { first.stop() }
+        #expect(firstStatus == 1, "job 2 failed: \(first.stderr)")
+        let (second, secondStatus) = try Self.runExec(
+            lines: ["1", "2", "3", "4", "5"], producer: arguments, exec: command, in: directory)
+        defer { second.stop() }
+        #expect(secondStatus == 0, "only jobs 4 and 5 ran, both ok: \(second.stderr)")
+        #expect(second.stderr.contains("3 already done (journal)"), "\(second.stderr)")
+        let lines = ((try? String(contentsOf: ran, encoding: .utf8)) ?? "").split(separator: "\n")
+        #expect(lines.sorted() == ["1", "2", "3", "4", "5"], "each job ran once across both runs")
+        #expect(try ExecLine.parse(second.stdout).map(\.job).sorted() == [4, 5])
+    }
+
     @Test("2,000 lines of `true`: every job ends exactly once, ok")
     func manyLines() throws {
         let directory = try makeTemporaryDirectory()
