@@ -18,7 +18,7 @@ public struct ProducerCommand: ParsableCommand {
             broadcasts shutdown so workers leave. Exit status 1 if any task failed, 65 if the \
             --journal does not fit the input (nothing was sent) or is damaged, 74 if writing it failed.
             """,
-        subcommands: [KeygenCommand.self])
+        subcommands: [KeygenCommand.self, ExecCommand.self])
 
     @OptionGroup var endpoints: EndpointOptions
 
@@ -193,7 +193,10 @@ public struct ProducerCommand: ParsableCommand {
         return (name, delay)
     }
 
-    public func run() throws {
+    public func run() throws { try runPool(exec: nil) }
+
+    /// Runs the pool: on tasks from the input, or with `exec`, on jobs made from its lines.
+    func runPool(exec: ExecJobs?) throws {
         let logger = bootstrapLogging(processName: "MainProcess", level: logLevel)
         var configuration = ProducerConfiguration()
         configuration.endpoints = endpoints.resolve(default: .defaultBind)
@@ -213,6 +216,9 @@ public struct ProducerCommand: ParsableCommand {
         configuration.maxMessageSize = maxMessageSize
         configuration.shutdownWorkersAtEnd = !keepWorkers
         configuration.minimumWorkers = waitWorkers ?? localWorkers
+        // Ctrl-C stops running commands at once, as it does under parallel (a cancelled job is
+        // not journaled: a resumed run runs it again).
+        if exec != nil { configuration.cancelGraceMilliseconds = 0 }
         // Local workers get a key pair of their own for this run, allowed alongside --curve-allow.
         let localKeys = try curveKey.flatMap { _ in localWorkers > 0 ? try LocalWorkerKeys() : nil }
         // Explicitly: the signal handler below holds the keys too, so they outlive this call.
@@ -220,12 +226,14 @@ public struct ProducerCommand: ParsableCommand {
         configuration.curve = try loadCurve(extra: localKeys?.keys.publicKey)
         let producer = Producer(configuration: configuration, logger: logger)
 
-        let source = try makeSource(logger: logger)
+        let source = try exec.map { try makeExecSource($0) } ?? makeSource(logger: logger)
         let showProgress =
             progress == .always || (progress == .auto && isatty(STDERR_FILENO) == 1 && logLevel > .debug)
         // With a journal, a result is printed once it is durable, and at once: a crash then
         // leaves no result journaled but unprinted (the resumed run would skip it).
-        let printer = ResultPrinter(format: output, showProgress: showProgress, unbuffered: journal != nil)
+        let printer = ResultPrinter(
+            format: output, showProgress: showProgress, unbuffered: journal != nil,
+            exec: exec.map { ExecOutcomePrinter(keepOrder: $0.keepOrder) })
         var spawned: LocalWorkers?
         let interrupts = Mutex(0)
         let signals = onTerminationSignals { number in
@@ -264,7 +272,7 @@ public struct ProducerCommand: ParsableCommand {
                     spawned = LocalWorkers(
                         try startLocalWorkers(
                             endpoints: bound, curve: localKeys.map { ($0, configuration.curve!.keys.publicKey) },
-                            logger: logger))
+                            allowExec: exec != nil, logger: logger))
                 },
                 onResult: printer.print,
                 onProgress: { progress in
@@ -371,6 +379,18 @@ public struct ProducerCommand: ParsableCommand {
         return .jsonLines(fileDescriptor: STDIN_FILENO, maxLineLength: maxMessageSize)
     }
 
+    /// `exec`'s jobs, from --input or stdin.
+    private func makeExecSource(_ exec: ExecJobs) throws -> TaskSource {
+        var fd = STDIN_FILENO
+        if let input, input != "-" {
+            fd = open(input, O_RDONLY | O_CLOEXEC)
+            guard fd >= 0 else {
+                throw ValidationError("cannot open --input \(input): \(String(cString: strerror(errno)))")
+            }
+        }
+        return .execLines(fileDescriptor: fd, template: exec.template, maxLineLength: maxMessageSize)
+    }
+
     /// The CURVE settings from --curve-key and --curve-allow, plus `extra` (the local workers' key).
     private func loadCurve(extra: CurveKey?) throws -> CurveServerSettings? {
         guard let curveKey else { return nil }
@@ -390,7 +410,8 @@ public struct ProducerCommand: ParsableCommand {
     }
 
     private func startLocalWorkers(
-        endpoints: PoolEndpoints, curve: (keys: LocalWorkerKeys, serverKey: CurveKey)?, logger: Logger
+        endpoints: PoolEndpoints, curve: (keys: LocalWorkerKeys, serverKey: CurveKey)?, allowExec: Bool,
+        logger: Logger
     ) throws -> ChildProcess {
         let path =
             workerPath
@@ -408,6 +429,8 @@ public struct ProducerCommand: ParsableCommand {
         if let curve {
             arguments += ["--curve-key", curve.keys.secretFile, "--curve-server-key", curve.serverKey.z85]
         }
+        // Exec over plaintext is safe here whatever the address: they connect to this host.
+        if allowExec { arguments += ["--allow-exec", "--allow-exec-insecure"] }
         logger.info("Creating \(localWorkers) local worker processes")
         // A process group of their own: the terminal's Ctrl-C reaches only the producer, which
         // finishes the run and sends the workers home; a stuck group can be killed whole.

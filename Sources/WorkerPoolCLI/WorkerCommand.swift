@@ -73,6 +73,8 @@ public struct WorkerCommand: ParsableCommand {
             discussion: "A file older than a few seconds means a stuck worker."))
     var healthFile: String?
 
+    @OptionGroup(title: "Running programs (the exec task)") var exec: ExecOptions
+
     @Option(help: .hidden) var childIndex: Int?
     @Option(help: .hidden) var parentPid: Int32?
     @Option(help: .hidden) var workerId: UInt32?
@@ -107,6 +109,7 @@ public struct WorkerCommand: ParsableCommand {
         if let maxTasksPerChild, maxTasksPerChild < 1 {
             throw ValidationError("--max-tasks-per-child must be at least 1")
         }
+        try exec.check(endpoints: endpoints.resolve(default: .connecting(to: connect)), curve: curveKey != nil)
     }
 
     /// The CURVE settings from --curve-key and --curve-server-key.
@@ -136,6 +139,9 @@ public struct WorkerCommand: ParsableCommand {
             logger.warning("parent process \(parent) is gone; not starting")
             return
         }
+        if let policy = try exec.policy() {
+            logger.info("exec enabled: \(policy.allowed.map { "only \($0.joined(separator: ", "))" } ?? "any program")")
+        }
         logger.info("starting \(processes) worker processes with \(threads) threads each, producer at \(resolved)")
         // Swift's crash backtracer symbolicates for seconds per crash; the supervisor already
         // reports which task took a process down. Set SWIFT_BACKTRACE yourself to keep it.
@@ -153,7 +159,7 @@ public struct WorkerCommand: ParsableCommand {
         if let curveKey, let curveServerKey {
             common += ["--curve-key", curveKey, "--curve-server-key", curveServerKey]
         }
-        common += ["--handshake-give-up", "\(handshakeGiveUp)"]
+        common += ["--handshake-give-up", "\(handshakeGiveUp)"] + exec.childArguments
         let supervisor = try Supervisor(
             processes: processes, threads: threads, executable: ChildProcess.currentExecutable, endpoints: resolved,
             curve: curve, healthFile: healthFile, logger: logger
@@ -201,8 +207,9 @@ public struct WorkerCommand: ParsableCommand {
         if boardFd != nil && board == nil {
             logger.warning("cannot map the supervisor's task board; time limits are off")
         }
-        let node = try WorkerNode(
-            configuration: configuration, registry: Self.registryStore.withLock { $0 }, logger: logger, board: board)
+        var registry = Self.registryStore.withLock { $0 }
+        if let policy = try exec.policy() { registry.enableExec(policy) }
+        let node = try WorkerNode(configuration: configuration, registry: registry, logger: logger, board: board)
         node.stopOnSignals()
         let report = try node.run()
         logger.debug(

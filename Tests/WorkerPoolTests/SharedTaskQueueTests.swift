@@ -49,10 +49,10 @@ struct SharedTaskQueueTests {
         for _ in 0..<4 {
             done.enter()
             Thread.detachNewThread {
-                var last: (result: ResultRecord, epoch: UInt32)?
+                var last: SharedTaskQueue.Ended?
                 while let task = queue.next(after: last, sendLimit: 1 << 20) {
                     ran.withLock { $0.append(task.record.id) }
-                    last = (Self.result(task.record.id), task.epoch)
+                    last = SharedTaskQueue.Ended(result: Self.result(task.record.id), epoch: task.epoch)
                 }
                 queue.threadLeft()
                 done.leave()

@@ -71,15 +71,21 @@ final class SharedTaskQueue: @unchecked Sendable {
 
     // MARK: Task threads
 
-    /// Hands back the thread's last result (if any) and waits for its next task; nil when the
-    /// process stops.
-    func next(after last: (result: ResultRecord, epoch: UInt32)?, sendLimit: Int) -> WorkerNode.QueuedTask? {
+    /// A task a thread ran: its result, or nil when the worker's stop interrupted it.
+    struct Ended {
+        var result: ResultRecord?
+        var epoch: UInt32
+    }
+
+    /// Hands back the thread's last task (if any) and waits for its next; nil when the process
+    /// stops.
+    func next(after last: Ended?, sendLimit: Int) -> WorkerNode.QueuedTask? {
         condition.lock()
         defer { condition.unlock() }
         var wakeLink = false
         if let last {
             running -= 1
-            wakeLink = results.add(last.result, epoch: last.epoch, sendLimit: sendLimit)
+            if let result = last.result { wakeLink = results.add(result, epoch: last.epoch, sendLimit: sendLimit) }
         }
         while tasks.isEmpty && !stopping {
             // Out of work: results must not wait for the timer, they are this process's credit.

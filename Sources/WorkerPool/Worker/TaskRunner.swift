@@ -8,9 +8,9 @@ struct TaskRunner {
 
     func run() {
         var executor = TaskExecutor(node: node, index: index)
-        var last: (result: ResultRecord, epoch: UInt32)?
+        var last: SharedTaskQueue.Ended?
         while let task = queue.next(after: last, sendLimit: node.sendLimit) {
-            last = (executor.run(task), task.epoch)
+            last = SharedTaskQueue.Ended(result: executor.run(task), epoch: task.epoch)
             executor.recycleIfDone()
         }
         queue.threadLeft()

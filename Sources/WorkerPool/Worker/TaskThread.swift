@@ -86,7 +86,8 @@ struct TaskThread {
                 try flush(&sockets)
                 return
             }
-            try add(executor.run(next), epoch: next.epoch, &sockets)
+            guard let result = executor.run(next) else { return }
+            try add(result, epoch: next.epoch, &sockets)
             if batcher.openMicroseconds >= node.configuration.resultFlushMicroseconds || isIdle {
                 try flush(&sockets)
             }
