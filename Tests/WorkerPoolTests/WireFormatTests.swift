@@ -86,12 +86,16 @@ struct WireFormatTests {
         arguments: [
             ([], WireError.emptyMessage),
             ([1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], .unsupportedVersion(1)),
-            ([2, 99, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], .unknownKind(99)),
-            ([2, 1, 0], .truncated(what: "record count", needed: 2, available: 1)),
-            ([2, 2, 0, 0, 0, 0, 0, 0, 0], .truncated(what: "epoch", needed: 4, available: 1)),
-            ([2, 2, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 2, 3], .truncated(what: "task id", needed: 8, available: 3)),
-            ([2, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 9], .trailingBytes(1)),
-            ([2, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], .unexpectedKind(.tasks, socket: "results")),
+            ([2, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], .unsupportedVersion(2)),
+            ([WireFormat.version, 99, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], .unknownKind(99)),
+            ([WireFormat.version, 1, 0], .truncated(what: "record count", needed: 2, available: 1)),
+            ([WireFormat.version, 2, 0, 0, 0, 0, 0, 0, 0], .truncated(what: "epoch", needed: 4, available: 1)),
+            (
+                [WireFormat.version, 2, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 2, 3],
+                .truncated(what: "task id", needed: 8, available: 3)
+            ),
+            ([WireFormat.version, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 9], .trailingBytes(1)),
+            ([WireFormat.version, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], .unexpectedKind(.tasks, socket: "results")),
         ] as [([UInt8], WireError)])
     func hostileWorkerMessages(bytes: [UInt8], expected: WireError) {
         #expect(throws: expected) { try WireFormat.decodeWorkerMessage(bytes) }
