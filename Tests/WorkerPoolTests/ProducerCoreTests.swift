@@ -99,13 +99,18 @@ struct ProducerCoreTests {
         #expect(toOne.flatMap(\.ids).count == 1)
     }
 
-    @Test("a link's window covers a running task on each thread and more waiting for it")
+    @Test("a link's window is a task or more for each thread, and more for results it holds back")
     func linkWindow() {
         let now = PoolTime.zero
         var slow = Peer(key: PeerKey(worker: 1, link: 0), TaskLinkInfo(capacity: 25), now: now)
         for _ in 0..<50 { slow.observe(runMicroseconds: 10_000, tripMicroseconds: 2_000, now: now) }
         let window = slow.window(prefetchMicroseconds: 5_000, maximum: 1_000)
-        #expect(window > 25 && window <= 50, "25 running and some waiting: \(window)")
+        #expect(window == 25, "10 ms tasks, 5 ms ahead: one a thread (\(window))")
+        var batching = Peer(
+            key: PeerKey(worker: 3, link: 0), TaskLinkInfo(capacity: 25, resultDelayMicroseconds: 10_000), now: now)
+        for _ in 0..<50 { batching.observe(runMicroseconds: 10_000, tripMicroseconds: 2_000, now: now) }
+        let batchingWindow = batching.window(prefetchMicroseconds: 5_000, maximum: 1_000)
+        #expect(batchingWindow >= window + 25, "a link that holds results 10 ms is sent 10 ms more: \(batchingWindow)")
         var fast = Peer(key: PeerKey(worker: 2, link: 0), TaskLinkInfo(capacity: 2), now: now)
         for _ in 0..<50 { fast.observe(runMicroseconds: 1, tripMicroseconds: 100, now: now) }
         #expect(fast.window(prefetchMicroseconds: 5_000, maximum: 1_000) == 2_000, "capped per thread")

@@ -32,35 +32,53 @@ struct TaskDigest: Hashable, Sendable, CustomStringConvertible {
     /// ignores (so re-indenting the input changes nothing) and its time limit; invalid input
     /// hashes its reason. Each field is length-prefixed, so no two items share their bytes.
     init(of item: SourceItem) {
-        var hasher = SHA256()
         switch item {
         case .task(let name, let payload, let timeLimit):
             var name = name
-            name.withUTF8 { Self.update(&hasher, tag: 1, UnsafeRawBufferPointer($0)) }
-            if Self.hasWhitespace(payload) {
-                Self.compacted(payload).withUnsafeBytes { Self.update(&hasher, tag: 2, $0) }
-            } else {
-                payload.withUnsafeBytes { Self.update(&hasher, tag: 2, $0) }
-            }
-            if let timeLimit {
-                withUnsafeBytes(of: timeLimit.bitPattern.littleEndian) { Self.update(&hasher, tag: 3, $0) }
+            let arguments = Self.compacted(payload)
+            self = name.withUTF8 { name in
+                arguments.withUnsafeBytes { arguments in
+                    if let timeLimit {
+                        withUnsafeBytes(of: timeLimit.bitPattern.littleEndian) { limit in
+                            Self.hash((1, UnsafeRawBufferPointer(name)), (2, arguments), (3, limit))
+                        }
+                    } else {
+                        Self.hash((1, UnsafeRawBufferPointer(name)), (2, arguments))
+                    }
+                }
             }
         case .invalid(let reason):
             var reason = reason
-            reason.withUTF8 { Self.update(&hasher, tag: 4, UnsafeRawBufferPointer($0)) }
+            self = reason.withUTF8 { Self.hash((4, UnsafeRawBufferPointer($0))) }
         }
-        self.init(hasher.finalize())
     }
 
-    /// Feeds a tag byte, the length (8 bytes, little-endian) and the bytes, without allocating.
-    private static func update(_ hasher: inout SHA256, tag: UInt8, _ bytes: UnsafeRawBufferPointer) {
-        var header: (UInt64, UInt64) = (0, 0)
-        withUnsafeMutableBytes(of: &header) { raw in
-            raw[0] = tag
-            raw.storeBytes(of: UInt64(bytes.count).littleEndian, toByteOffset: 1, as: UInt64.self)
-            hasher.update(bufferPointer: UnsafeRawBufferPointer(rebasing: raw[0..<9]))
+    /// SHA-256 of each field as a tag byte, its length (8 bytes, little-endian) and its bytes,
+    /// laid out in one buffer and hashed in one call: most tasks fit on the stack, and one call
+    /// costs a fraction of one per field.
+    private typealias Field = (tag: UInt8, bytes: UnsafeRawBufferPointer)
+
+    private static func hash(_ first: Field, _ second: Field? = nil, _ third: Field? = nil) -> TaskDigest {
+        let size =
+            9 + first.bytes.count + (second.map { 9 + $0.bytes.count } ?? 0) + (third.map { 9 + $0.bytes.count } ?? 0)
+        return withUnsafeTemporaryAllocation(byteCount: size, alignment: 8) { buffer in
+            var offset = 0
+            func put(_ field: Field?) {
+                guard let field else { return }
+                buffer[offset] = field.tag
+                buffer.storeBytes(of: UInt64(field.bytes.count).littleEndian, toByteOffset: offset + 1, as: UInt64.self)
+                if let source = field.bytes.baseAddress, let target = buffer.baseAddress, field.bytes.count > 0 {
+                    (target + offset + 9).copyMemory(from: source, byteCount: field.bytes.count)
+                }
+                offset += 9 + field.bytes.count
+            }
+            put(first)
+            put(second)
+            put(third)
+            var hasher = SHA256()
+            hasher.update(bufferPointer: UnsafeRawBufferPointer(buffer))
+            return TaskDigest(hasher.finalize())
         }
-        hasher.update(bufferPointer: bytes)
     }
 
     private static func hasWhitespace(_ json: [UInt8]) -> Bool {
@@ -156,13 +174,26 @@ struct TaskDigest: Hashable, Sendable, CustomStringConvertible {
 /// had not finished, or an input that shrank.
 struct InputChain {
     private var hasher = SHA256()
+    /// Digests not yet fed to `hasher`: fed 64 at a time (one call, not one per item).
+    private var pending: [UInt8] = []
     private(set) var count: UInt64 = 0
+    private static let batch = 64 * 32
+
+    init() { pending.reserveCapacity(Self.batch) }
 
     mutating func append(_ digest: TaskDigest) {
-        withUnsafeBytes(of: digest) { hasher.update(bufferPointer: $0) }
+        withUnsafeBytes(of: digest) { pending.append(contentsOf: $0) }
         count += 1
+        if pending.count >= Self.batch {
+            pending.withUnsafeBytes { hasher.update(bufferPointer: $0) }
+            pending.removeAll(keepingCapacity: true)
+        }
     }
 
     /// The chain's digest at `count` items; the chain goes on.
-    var digest: TaskDigest { TaskDigest(hasher.finalize()) }
+    var digest: TaskDigest {
+        var copy = hasher
+        pending.withUnsafeBytes { copy.update(bufferPointer: $0) }
+        return TaskDigest(copy.finalize())
+    }
 }

@@ -43,7 +43,9 @@ extension PoolSimulation {
             worker.threads[Int(thread)].connected = true
             worker.threads[Int(thread)].generation += 1
             let ready = WireFormat.encode(
-                ready: TaskLinkInfo(link: thread, capacity: UInt16(worker.threads[Int(thread)].capacity)),
+                ready: TaskLinkInfo(
+                    link: thread, capacity: UInt16(worker.threads[Int(thread)].capacity),
+                    resultDelayMicroseconds: worker.threads[Int(thread)].capacity > 1 ? 10_000 : 0),
                 hello: worker.hello,
                 sender: id)
             send(

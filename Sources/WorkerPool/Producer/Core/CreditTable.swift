@@ -52,17 +52,17 @@ struct Peer {
         return floor.isFinite ? floor : 0
     }
 
-    /// Tasks this link may hold: one running on each of its threads, plus what they run in
-    /// `prefetch + round trip + result delay` (at least one more for the link), at most `maximum`
-    /// a thread. A link that holds results to send them together is sent enough to keep its
-    /// threads busy while their results wait.
+    /// Tasks this link may hold: for each of its threads what it runs in `prefetch + round
+    /// trip` (at least one), plus what its threads run while a result waits to be sent with
+    /// others (the link's result delay), at most `maximum` a thread. Null tasks get hundreds a
+    /// thread; 100 ms tasks one, so a long task does not hold back another an idle thread could run.
     func window(prefetchMicroseconds: Double, maximum: Int) -> Int {
-        let ahead =
-            Double(capacity) * (prefetchMicroseconds + roundTripMicroseconds + resultDelayMicroseconds)
-            / max(meanRunMicroseconds, 1)
+        let run = max(meanRunMicroseconds, 1)
+        let ahead = (prefetchMicroseconds + roundTripMicroseconds) / run
+        let held = Double(capacity) * resultDelayMicroseconds / run
         let limit = maximum * capacity
-        guard ahead.isFinite, ahead < Double(limit) else { return limit }
-        return Swift.min(limit, capacity + Swift.max(1, Int(ahead.rounded(.up))))
+        guard ahead.isFinite, held.isFinite, ahead < Double(maximum), held < Double(limit) else { return limit }
+        return Swift.min(limit, capacity * Swift.max(1, Int(ahead.rounded(.up))) + Int(held.rounded(.up)))
     }
 
     /// Learns how long a task ran, and the round trip around it.
