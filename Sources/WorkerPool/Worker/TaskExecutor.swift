@@ -55,7 +55,7 @@ struct TaskExecutor {
     }
 
     /// The limit the supervisor enforces for `record`, looked up once per task name.
-    private mutating func supervisedLimit(_ record: TaskRecord) -> UInt32 {
+    private mutating func supervisedLimit(_ record: borrowing TaskRecord) -> UInt32 {
         guard record.timeLimitMilliseconds > 0 else { return 0 }
         if lastSlack?.name != record.name {
             lastSlack = (record.name, node.registry.timeLimitSlack(named: record.name))
@@ -64,7 +64,7 @@ struct TaskExecutor {
         return overflow ? .max : limit
     }
 
-    private mutating func execute(_ record: TaskRecord, startedAt: UInt64) -> ResultRecord? {
+    private mutating func execute(_ record: borrowing TaskRecord, startedAt: UInt64) -> ResultRecord? {
         context.attempt = record.attempt
         context.taskID = record.id
         context.timeLimitMilliseconds = record.timeLimitMilliseconds

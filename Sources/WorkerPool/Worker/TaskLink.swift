@@ -50,9 +50,9 @@ struct TaskLink {
 
     private mutating func receive() throws {
         var received: [WorkerNode.QueuedTask] = []
-        _ = try sockets.receiveAvailable(
-            task: { received.append($0) },
-            malformed: { result, epoch in queue.add(result, epoch: epoch, sendLimit: node.sendLimit) })
+        var malformed: [(result: ResultRecord, epoch: UInt32)] = []
+        _ = try sockets.receiveAvailable(into: &received, malformed: &malformed)
+        for (result, epoch) in malformed { queue.add(result, epoch: epoch, sendLimit: node.sendLimit) }
         queue.push(received)
     }
 

@@ -70,11 +70,11 @@ struct TaskLinkSockets {
         }
     }
 
-    /// Receives every task message libzmq has ready, without blocking: each task goes to
-    /// `task`, each record that does not decode to `malformed` as the result that fails it.
+    /// Receives every task message libzmq has ready, without blocking: each task is appended to
+    /// `tasks`, each record that does not decode to `malformed` as the result that fails it.
     /// Returns whether any message arrived.
-    mutating func receiveAvailable(
-        task: (WorkerNode.QueuedTask) -> Void, malformed: (ResultRecord, UInt32) throws -> Void
+    mutating func receiveAvailable<Tasks: RangeReplaceableCollection<WorkerNode.QueuedTask>>(
+        into queue: inout Tasks, malformed: inout [(result: ResultRecord, epoch: UInt32)]
     ) throws -> Bool {
         let receivedAt = cpool_monotonic_nanoseconds()
         var received = false
@@ -99,14 +99,16 @@ struct TaskLinkSockets {
             for item in decoded.tasks {
                 switch item {
                 case .task(let record):
-                    task(WorkerNode.QueuedTask(record: record, epoch: epoch, receivedAt: receivedAt))
+                    queue.append(WorkerNode.QueuedTask(record: record, epoch: epoch, receivedAt: receivedAt))
                 case .malformed(let id, let attempt, let error):
                     node.counters.malformed.add(1, ordering: .relaxed)
                     rejected.warning(node.logger, "task \(id) is malformed: \(error)")
-                    try malformed(
-                        ResultRecord(
-                            id: id, attempt: attempt, status: .malformed,
-                            payload: Array("malformed task record: \(error)".utf8)), epoch)
+                    malformed.append(
+                        (
+                            ResultRecord(
+                                id: id, attempt: attempt, status: .malformed,
+                                payload: Array("malformed task record: \(error)".utf8)), epoch
+                        ))
                 }
             }
         }

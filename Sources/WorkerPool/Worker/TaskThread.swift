@@ -73,9 +73,8 @@ struct TaskThread {
         /// Moves every task libzmq has ready into the local queue. No acknowledgement is sent: the
         /// result is one, and the next heartbeat lists what waits.
         mutating func receiveAvailable(_ sockets: inout TaskLinkSockets) throws {
-            var malformed: [(ResultRecord, UInt32)] = []
-            let received = try sockets.receiveAvailable(
-                task: { local.append($0) }, malformed: { malformed.append(($0, $1)) })
+            var malformed: [(result: ResultRecord, epoch: UInt32)] = []
+            let received = try sockets.receiveAvailable(into: &local, malformed: &malformed)
             for (result, epoch) in malformed { try add(result, epoch: epoch, &sockets) }
             if received { publishHeld() }
         }
