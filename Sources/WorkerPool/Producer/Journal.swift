@@ -66,9 +66,9 @@ final class Journal {
     func append(_ outcome: TaskOutcome) {
         // Straight into the buffer: the outcome's line without its closing brace, then the hash.
         outcome.appendJSONFields(to: &buffer)
-        TaskOutcome.append(#","sha256":""#, to: &buffer)
+        TaskOutcome.appendLiteral(#","sha256":""#, to: &buffer)
         (outcome.digest ?? .zero).appendHex(to: &buffer)
-        TaskOutcome.append("\"}\n", to: &buffer)
+        TaskOutcome.appendLiteral("\"}\n", to: &buffer)
     }
 
     /// Records that the input's first `checkpoint.tasks` items have digest `checkpoint.digest`.

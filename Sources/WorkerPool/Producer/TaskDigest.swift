@@ -174,15 +174,16 @@ struct TaskDigest: Hashable, Sendable, CustomStringConvertible {
 /// had not finished, or an input that shrank.
 struct InputChain {
     private var hasher = SHA256()
-    /// Digests not yet fed to `hasher`: fed 64 at a time (one call, not one per item).
-    private var pending: [UInt8] = []
+    /// Digests not yet fed to `hasher` (32 bytes each, no padding): fed 64 at a time, one call
+    /// rather than one per item.
+    private var pending: [TaskDigest] = []
     private(set) var count: UInt64 = 0
-    private static let batch = 64 * 32
+    private static let batch = 64
 
     init() { pending.reserveCapacity(Self.batch) }
 
     mutating func append(_ digest: TaskDigest) {
-        withUnsafeBytes(of: digest) { pending.append(contentsOf: $0) }
+        pending.append(digest)
         count += 1
         if pending.count >= Self.batch {
             pending.withUnsafeBytes { hasher.update(bufferPointer: $0) }

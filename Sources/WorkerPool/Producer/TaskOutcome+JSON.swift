@@ -19,28 +19,28 @@ extension TaskOutcome {
     /// The object without its closing brace, for a writer that adds fields of its own.
     func appendJSONFields(to bytes: inout [UInt8]) {
         bytes.reserveCapacity(bytes.count + 96 + payload.count + name.utf8.count)
-        Self.append(#"{"id":"#, to: &bytes)
+        Self.appendLiteral(#"{"id":"#, to: &bytes)
         TaskSource.appendDecimal(Int(truncatingIfNeeded: id), to: &bytes)
-        Self.append(#","task":"#, to: &bytes)
+        Self.appendLiteral(#","task":"#, to: &bytes)
         Self.appendQuoted(name, to: &bytes)
-        Self.append(#","status":""#, to: &bytes)
+        Self.appendLiteral(#","status":""#, to: &bytes)
         Self.append(status.description, to: &bytes)
         if status == .ok {
-            Self.append(#"","result":"#, to: &bytes)
+            Self.appendLiteral(#"","result":"#, to: &bytes)
             bytes.append(contentsOf: payload)
         } else {
-            Self.append(#"","error":"#, to: &bytes)
+            Self.appendLiteral(#"","error":"#, to: &bytes)
             Self.appendQuoted(message, to: &bytes)
         }
         if let worker {
-            Self.append(#","worker":"#, to: &bytes)
+            Self.appendLiteral(#","worker":"#, to: &bytes)
             Self.appendQuoted(worker.name, to: &bytes)
-            Self.append(#","host":"#, to: &bytes)
+            Self.appendLiteral(#","host":"#, to: &bytes)
             Self.appendQuoted(worker.host, to: &bytes)
-            Self.append(#","pid":"#, to: &bytes)
+            Self.appendLiteral(#","pid":"#, to: &bytes)
             TaskSource.appendDecimal(Int(worker.pid), to: &bytes)
         }
-        Self.append(#","run_us":"#, to: &bytes)
+        Self.appendLiteral(#","run_us":"#, to: &bytes)
         TaskSource.appendDecimal(Int(runMicroseconds), to: &bytes)
     }
 
@@ -66,13 +66,26 @@ extension TaskOutcome {
         text.withUTF8 { bytes.append(contentsOf: $0) }
     }
 
+    /// A literal's UTF-8, with no copy of a `String` to reach it.
+    static func appendLiteral(_ text: StaticString, to bytes: inout [UInt8]) {
+        text.withUTF8Buffer { bytes.append(contentsOf: $0) }
+    }
+
     static func appendQuoted(_ text: String, to bytes: inout [UInt8]) {
-        // Names, hosts and most messages are plain ASCII: quoting them needs no serializer.
-        if let plain = FastJSONEncoder.string(text) {
-            bytes.append(contentsOf: plain)
-        } else {
-            append(quoted(text), to: &bytes)
+        // Names, hosts and most messages are plain ASCII: quoted in place, no serializer and
+        // no array of their own.
+        var text = text
+        let plain = text.withUTF8 { utf8 -> Bool in
+            guard
+                !utf8.contains(where: { $0 < 0x20 || $0 > 0x7E || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }
+                )
+            else { return false }
+            bytes.append(UInt8(ascii: "\""))
+            bytes.append(contentsOf: utf8)
+            bytes.append(UInt8(ascii: "\""))
+            return true
         }
+        if !plain { append(quoted(text), to: &bytes) }
     }
 
     static func quoted(_ text: String) -> String {
