@@ -58,7 +58,7 @@ struct TaskRegistryTests {
         #expect(outcome.status == .unknownTask)
         #expect(
             String(decoding: outcome.payload, as: UTF8.self)
-                == "unknown task 'divide'; this worker knows: blob, crash, flaky, locked, multiply, primes, set-event, sleep, spin, wait-event"
+                == "unknown task 'divide'; this worker knows: blob, crash, fail-first, flaky, locked, multiply, primes, set-event, sleep, spin, wait-event"
         )
     }
 

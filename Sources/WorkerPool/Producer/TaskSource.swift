@@ -132,7 +132,7 @@ public struct TaskSource: Sendable {
         }
         var timeLimit: Double?
         if let raw = fields["time_limit"] {
-            guard let seconds = (raw as? NSNumber)?.doubleValue, !(raw is Bool), seconds > 0, seconds < 4_000_000
+            guard let seconds = (raw as? NSNumber)?.doubleValue, !isBoolean(raw), seconds > 0, seconds < 4_000_000
             else {
                 return .invalid(reason: "line \(lineNumber): \"time_limit\" must be a positive number of seconds")
             }
@@ -140,7 +140,7 @@ public struct TaskSource: Sendable {
         }
         var retries: Int?
         if let raw = fields["retries"] {
-            guard let number = raw as? NSNumber, !(raw is Bool), let count = Int(exactly: number.doubleValue),
+            guard let number = raw as? NSNumber, !isBoolean(raw), let count = Int(exactly: number.doubleValue),
                 (0...maxRetries).contains(count)
             else {
                 return .invalid(reason: "line \(lineNumber): \"retries\" must be a whole number from 0 to \(maxRetries)")
@@ -155,6 +155,13 @@ public struct TaskSource: Sendable {
             return .invalid(reason: "line \(lineNumber): \"args\" cannot be encoded as JSON")
         }
         return .task(name: name, payload: Array(payload), timeLimitSeconds: timeLimit, retries: retries)
+    }
+
+    /// Whether a value JSONSerialization read is `true` or `false`. Not `is Bool`: on Linux the
+    /// numbers 0 and 1 pass that test too; JSON's booleans are the NSNumbers of type char.
+    private static func isBoolean(_ value: Any) -> Bool {
+        guard let number = value as? NSNumber else { return value is Bool }
+        return String(cString: number.objCType) == "c"
     }
 
     /// The most retries a task may ask for (`"retries"`, `--retries`).

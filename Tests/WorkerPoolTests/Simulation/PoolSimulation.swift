@@ -138,8 +138,8 @@ final class PoolSimulation {
         configuration.cancelGraceMilliseconds = 2_000
         if random.chance(0.5) {
             configuration.retries = UInt16(random.int(1...4))
-            configuration.retryBackoffMilliseconds = UInt32(random.int(1...300))
-            configuration.retryBackoffCapMilliseconds = UInt32(random.int(50...2_000))
+            configuration.retryBackoffMilliseconds = UInt32(random.int(1...100))
+            configuration.retryBackoffCapMilliseconds = UInt32(random.int(20...400))
         }
         self.configuration = configuration
         self.random = random
