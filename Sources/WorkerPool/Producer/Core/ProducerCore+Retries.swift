@@ -99,8 +99,9 @@ extension ProducerCore {
         retriesScheduled += 1
         retryLog.note(
             .info,
-            "task \(id) (\(lease.name)) failed on \(roster.name(of: worker)) (attempt \(lease.failures + 1) of "
-                + "\(lease.retries + 1)), \(status): \(error.prefix(200)); retrying in \(wait.seconds) s",
+            "task \(id) (\(lease.name)) attempt \(lease.failures + 1) of \(lease.retries + 1) failed on "
+                + "\(roster.name(of: worker)) (\(status): \(error.prefix(200))); "
+                + "retrying in \((wait.nanoseconds + 999_999) / 1_000_000) ms",
             into: &logs)
     }
 
