@@ -61,7 +61,9 @@ struct RetryTests {
         #expect(again.stdout.isEmpty && again.stderr.contains("6 already done"), "\(again.stderr)")
     }
 
-    @Test("a task that always fails ends after --retries + 1 attempts with its last error; permanent failures are not retried")
+    @Test(
+        "a task that always fails ends after --retries + 1 attempts with its last error; permanent failures are not retried"
+    )
     func alwaysFails() throws {
         let directory = try makeTemporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
@@ -69,7 +71,8 @@ struct RetryTests {
             Self.failFirst(100), Self.failFirst(100, retries: 0), #"{"task": "no-such-task", "args": {}}"#,
             #"{"task": "fail-first", "args": {"times": "two"}}"#,
         ]
-        let run = try Self.run(lines, ["--retries", "2", "--retry-backoff", "0.02", "--output", "jsonl"], in: directory)
+        let run = try Self.run(
+            lines, ["--retries", "2", "--retry-backoff", "0.02", "--output", "jsonl"], in: directory)
         #expect(run.status == 1, "\(run.stderr)")
         let outcomes = Dictionary(uniqueKeysWithValues: try parseOutcomes(run.stdout).map { ($0.id, $0) })
         #expect(outcomes.count == 4)
@@ -84,7 +87,8 @@ struct RetryTests {
         #expect(human.status == 1)
         #expect(
             human.stdout
-                == "Failed: task 1 (fail-first) failed: attempt 2 of fail-first 100 fails on Worker-1 (after 2 attempts)\n")
+                == "Failed: task 1 (fail-first) failed: attempt 2 of fail-first 100 fails on Worker-1 (after 2 attempts)\n"
+        )
     }
 
     @Test("a time limit is a failure to retry: with --max-attempts 1 each overrun is an attempt")

@@ -35,7 +35,8 @@ struct ProducerCoreRetryTests {
         var sent: [Sent] = []
         while let identity = pool.core.nextDispatch(now: pool.now, into: &pool.writer) {
             let worker = identity.withUnsafeBytes { $0.loadUnaligned(as: UInt32.self) }
-            for case .task(let record) in (try? WireFormat.decodeTasks(pool.writer.withFinishedBytes { Array($0) })) ?? []
+            for case .task(let record) in (try? WireFormat.decodeTasks(pool.writer.withFinishedBytes { Array($0) }))
+                ?? []
             {
                 sent.append(Sent(worker: worker, id: record.id, attempt: record.attempt))
             }
@@ -140,7 +141,9 @@ struct ProducerCoreRetryTests {
         #expect(again.attempt == 2)
         #expect(pool.core.leases.lease(1)?.failures == 0)
         Self.report(&pool, first, .failed, "the lost attempt ran after all")
-        #expect(pool.core.outcomes.isEmpty && pool.core.leases.lease(1)?.failures == 0, "an earlier attempt's failure is dropped")
+        #expect(
+            pool.core.outcomes.isEmpty && pool.core.leases.lease(1)?.failures == 0,
+            "an earlier attempt's failure is dropped")
         Self.report(&pool, again, .ok)
         let outcome = try #require(pool.core.outcomes.first)
         #expect(outcome.attempts == 1 && outcome.deliveries == 2)

@@ -225,7 +225,8 @@ struct TaskInputTests {
         let reason = #"line 2: "retries" must be a whole number from 0 to 1000"#
         for value in ["-1", "1.5", "1001", "\"2\"", "true", "null", "[1]"] {
             let line = #"{"task": "sleep", "retries": "# + value + "}"
-            #expect(TaskSource.parseTaskLine(ArraySlice(line.utf8), lineNumber: 2) == .invalid(reason: reason), "\(value)")
+            #expect(
+                TaskSource.parseTaskLine(ArraySlice(line.utf8), lineNumber: 2) == .invalid(reason: reason), "\(value)")
         }
     }
 }

@@ -143,7 +143,8 @@ public struct TaskSource: Sendable {
             guard let number = raw as? NSNumber, !isBoolean(raw), let count = Int(exactly: number.doubleValue),
                 (0...maxRetries).contains(count)
             else {
-                return .invalid(reason: "line \(lineNumber): \"retries\" must be a whole number from 0 to \(maxRetries)")
+                return .invalid(
+                    reason: "line \(lineNumber): \"retries\" must be a whole number from 0 to \(maxRetries)")
             }
             retries = count
         }

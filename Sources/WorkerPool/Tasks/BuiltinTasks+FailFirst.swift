@@ -8,7 +8,8 @@ extension TaskRegistry {
             input, context in
             guard input.times >= 0 else { throw TaskError("times cannot be negative") }
             guard Int(context.attempt) > input.times else {
-                throw TaskError("attempt \(context.attempt) of fail-first \(input.times) fails on \(context.workerName)")
+                throw TaskError(
+                    "attempt \(context.attempt) of fail-first \(input.times) fails on \(context.workerName)")
             }
             return FailFirstOutput(attempt: Int(context.attempt), worker: context.workerName)
         }

@@ -90,7 +90,8 @@ extension PoolSimulation {
         if outcome.attempts > limit + 1 {
             rule = "task \(id) ended after \(outcome.attempts) attempts; its \(limit) retries allow \(limit + 1)"
         } else if !expected.contains(outcome.attempts) {
-            rule = "task \(id) ended \(outcome.status) saying \(outcome.attempts) attempts; \(charged) failed attempts were charged"
+            rule =
+                "task \(id) ended \(outcome.status) saying \(outcome.attempts) attempts; \(charged) failed attempts were charged"
         } else if outcome.status == .failed, outcome.payload == Self.failurePayload, outcome.attempts != limit + 1 {
             rule = "task \(id) ended on its failure after \(outcome.attempts) attempts, not retried \(limit) times"
         }
@@ -115,7 +116,8 @@ extension PoolSimulation {
         let limit = retryLimit(of: id)
         if outcome.status == .failed, outcome.payload == Self.failurePayload, nature.failTimes <= Int(limit) {
             throw failure(
-                "task \(id) fails \(nature.failTimes) times and may be retried \(limit) times, but ended on its failure")
+                "task \(id) fails \(nature.failTimes) times and may be retried \(limit) times, but ended on its failure"
+            )
         }
     }
 }

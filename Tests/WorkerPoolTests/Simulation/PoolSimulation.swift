@@ -214,7 +214,8 @@ final class PoolSimulation {
             core.input(
                 TaskFeed.Entry(
                     id: id,
-                    item: .task(name: "sim", payload: Array("{}".utf8), timeLimitSeconds: limit, retries: nature.retries)))
+                    item: .task(
+                        name: "sim", payload: Array("{}".utf8), timeLimitSeconds: limit, retries: nature.retries)))
         }
         while let identity = core.nextDispatch(now: poolNow, into: &writer) {
             let bytes = writer.withFinishedBytes { Array($0) }

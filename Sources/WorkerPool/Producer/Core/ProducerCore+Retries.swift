@@ -66,7 +66,8 @@ extension ProducerCore {
         }
         guard failures < retries else { return false }
         roster[sender]?.tasksFailed += 1
-        hold(record.id, failedOn: sender, status: record.status, error: String(decoding: record.payload, as: UTF8.self),
+        hold(
+            record.id, failedOn: sender, status: record.status, error: String(decoding: record.payload, as: UTF8.self),
             now: now)
         return true
     }
@@ -82,8 +83,9 @@ extension ProducerCore {
 
     /// Charges the failed attempt and holds the task for its backoff; in a cancelled run the task
     /// ends `cancelled` instead (not journaled: a resumed run tries it again, retries and all).
-    private mutating func hold(_ id: UInt64, failedOn worker: UInt32, status: ResultStatus, error: String, now: PoolTime)
-    {
+    private mutating func hold(
+        _ id: UInt64, failedOn worker: UInt32, status: ResultStatus, error: String, now: PoolTime
+    ) {
         guard !inputCancelled else {
             guard let lease = leases.remove(id) else { return }
             end(
