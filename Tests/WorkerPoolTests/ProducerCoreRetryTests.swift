@@ -16,7 +16,7 @@ struct ProducerCoreRetryTests {
 
     /// A pool of `workers` one-thread workers with one task (which may set its own retries).
     static func pool(
-        workers: [UInt32] = [1, 2], retries: UInt16 = 2, taskRetries: Int? = nil, backoffMilliseconds: UInt32 = 100,
+        workers: [UInt32] = [1, 2], retries: UInt16 = 2, taskRetries: UInt16? = nil, backoffMilliseconds: UInt32 = 100,
         configure: (inout ProducerConfiguration) -> Void = { _ in }
     ) -> Harness {
         var pool = Harness {
@@ -217,6 +217,13 @@ struct ProducerCoreRetryTests {
         pool.deliver(WireFormat.encode(again, supervisor: 50 + second.worker))
         let outcome = try #require(pool.core.outcomes.first)
         #expect(outcome.status == .timeLimit && outcome.attempts == 2)
+    }
+
+    @Test("retries cost the hot path no copying: a lease stays 128 bytes, an input entry 80")
+    func sizes() {
+        // Above these sizes Swift copies and swaps them with memcpy: +270 instructions per task.
+        #expect(MemoryLayout<Lease>.size <= 128)
+        #expect(MemoryLayout<TaskFeed.Entry>.size <= 80)
     }
 
     @Test("the backoff doubles up to its cap, plus at most half again, the same for the same task and run")

@@ -3,8 +3,9 @@ import Foundation
 /// One entry of the producer's input, before it gets an id.
 public enum SourceItem: Sendable, Equatable {
     /// A task: registered name, JSON arguments, its own time limit and how many times a failed
-    /// attempt is run again (nil: the producer's defaults).
-    case task(name: String, payload: [UInt8], timeLimitSeconds: Double? = nil, retries: Int? = nil)
+    /// attempt is run again, 0-``TaskSource/maxRetries`` (nil: the producer's defaults). (Not an
+    /// `Int?`: entries are copied on the way in, and a larger payload costs every task.)
+    case task(name: String, payload: [UInt8], timeLimitSeconds: Double? = nil, retries: UInt16? = nil)
     /// Input that could not be turned into a task; it ends as a `bad-input` failure.
     case invalid(reason: String)
 }
@@ -107,7 +108,8 @@ public struct TaskSource: Sendable {
             fields.retries.map({ $0 >= 0 && $0 <= maxRetries }) ?? true
         {
             return .task(
-                name: fields.name, payload: fields.args, timeLimitSeconds: fields.timeLimit, retries: fields.retries)
+                name: fields.name, payload: fields.args, timeLimitSeconds: fields.timeLimit,
+                retries: fields.retries.map { UInt16($0) })
         }
         return parseTaskLineWithFoundation(bytes, lineNumber: lineNumber)
     }
@@ -138,7 +140,7 @@ public struct TaskSource: Sendable {
             }
             timeLimit = seconds
         }
-        var retries: Int?
+        var retries: UInt16?
         if let raw = fields["retries"] {
             guard let number = raw as? NSNumber, !isBoolean(raw), let count = Int(exactly: number.doubleValue),
                 (0...maxRetries).contains(count)
@@ -146,7 +148,7 @@ public struct TaskSource: Sendable {
                 return .invalid(
                     reason: "line \(lineNumber): \"retries\" must be a whole number from 0 to \(maxRetries)")
             }
-            retries = count
+            retries = UInt16(count)
         }
         let args = fields["args"] ?? [String: Any]()
         guard

@@ -18,7 +18,7 @@ extension PoolSimulation {
 
     /// The retries task `id` has: its line's, else the run's.
     func retryLimit(of id: UInt64) -> UInt16 {
-        natures[id]?.retries.map { UInt16($0) } ?? configuration.retries
+        natures[id]?.retries ?? configuration.retries
     }
 
     /// The least wait before the retry after failure `failures`, worked out here rather than

@@ -17,7 +17,7 @@ final class PoolSimulation {
         /// How many runs fail (a handler's error) before one succeeds; `.max` fails every time.
         var failTimes = 0
         /// The task line's `"retries"`, overriding the run's.
-        var retries: Int?
+        var retries: UInt16?
     }
 
     enum Event {
@@ -157,7 +157,7 @@ final class PoolSimulation {
             } else if self.random.chance(0.03) {
                 nature.failTimes = .max
             }
-            if self.random.chance(0.1) { nature.retries = self.random.int(0...3) }
+            if self.random.chance(0.1) { nature.retries = UInt16(self.random.int(0...3)) }
             natures[id] = nature
         }
     }

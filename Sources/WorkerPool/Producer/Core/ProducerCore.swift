@@ -114,7 +114,7 @@ struct ProducerCore {
                 ?? configuration.defaultTimeLimitMilliseconds
             leases.insert(
                 id: entry.id, name: name, payload: payload, timeLimitMilliseconds: limit,
-                retries: retries.map { UInt16(clamping: $0) } ?? configuration.retries, digest: entry.digest)
+                retries: retries ?? configuration.retries, digest: entry.digest)
         }
     }
 
