@@ -52,8 +52,9 @@ struct Lease {
     var lostSince: PoolTime = .zero
 
     var isFree: Bool { id == 0 }
-    /// Sent to a worker thread, which holds it (or it is on its way there).
-    var isOut: Bool { state == .dispatched || state == .started }
+    /// Sent to a worker thread, which holds it (or it is on its way there). Always inlined: a
+    /// call would need the whole lease stored to memory for its `self` (a copy per task in `remove`).
+    @inline(__always) var isOut: Bool { state == .dispatched || state == .started }
     var wasSent: Bool { firstWorker != 0 }
 
     /// Whether `worker` was sent some attempt of this task (and may therefore end it).
