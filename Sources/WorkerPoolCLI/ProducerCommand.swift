@@ -61,6 +61,22 @@ public struct ProducerCommand: ParsableCommand {
     @Option(help: "Seconds a task may run before its worker process is killed (0: no limit). Per task: \"time_limit\".")
     var timeLimit: Double = 0
 
+    @Option(
+        help: ArgumentHelp(
+            "Run a task that failed again, up to this many times. Per task: \"retries\".",
+            discussion: """
+                A failure is the handler's error (or a failed program) or a time limit; a task that cannot \
+                work anywhere (unknown-task, bad-arguments, ...) is not retried. Lost work sent again is \
+                not charged as a retry.
+                """))
+    var retries: Int = 0
+
+    @Option(
+        help: ArgumentHelp(
+            "Seconds to wait before the first retry; each further retry waits twice as long.",
+            discussion: "Doubling stops at 60 s (or this, if larger); up to half again is added as jitter."))
+    var retryBackoff: Double = 1
+
     @Option(help: "Send a task again when its worker thread has not acknowledged it within this many seconds.")
     var ackTimeout: Double = 10
 
@@ -146,6 +162,12 @@ public struct ProducerCommand: ParsableCommand {
         guard maxPerThread >= 1 else { throw ValidationError("--max-per-thread must be at least 1") }
         guard prefetchMs >= 0, prefetchMs <= 60_000 else { throw ValidationError("--prefetch-ms must be 0-60000") }
         guard (1...1000).contains(maxAttempts) else { throw ValidationError("--max-attempts must be 1-1000") }
+        guard (0...TaskSource.maxRetries).contains(retries) else {
+            throw ValidationError("--retries must be 0-\(TaskSource.maxRetries)")
+        }
+        guard retryBackoff >= 0, retryBackoff <= 86_400 else {
+            throw ValidationError("--retry-backoff must be 0-86400 s")
+        }
         guard timeLimit >= 0, timeLimit < 4_000_000 else {
             throw ValidationError("--time-limit must be 0 (none) to 4000000 seconds")
         }
@@ -205,6 +227,8 @@ public struct ProducerCommand: ParsableCommand {
         configuration.maxTasksPerThread = maxPerThread
         configuration.maxAttempts = UInt16(maxAttempts)
         configuration.defaultTimeLimitMilliseconds = UInt32((timeLimit * 1000).rounded(.up))
+        configuration.retries = UInt16(retries)
+        configuration.retryBackoffMilliseconds = UInt32((retryBackoff * 1000).rounded())
         configuration.ackTimeoutMilliseconds = Int(ackTimeout * 1000)
         configuration.workerTimeoutMilliseconds = Int(workerTimeout * 1000)
         configuration.journalPath = journal
@@ -339,6 +363,7 @@ public struct ProducerCommand: ParsableCommand {
             text += String(
                 format: " | %llu sent again (worst delay %.3f s)", summary.redeliveries, summary.worstRedeliverySeconds)
         }
+        if summary.retries > 0 { text += " | \(summary.retries) failed attempts retried" }
         if summary.resumed > 0 { text += " | \(summary.resumed) already done (journal)" }
         FileHandle.standardError.write(Data((Self.workerTable(summary.workers) + text + "\n").utf8))
         if interrupts.withLock({ $0 }) > 0 { throw ExitCode(130) }

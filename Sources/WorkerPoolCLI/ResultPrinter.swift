@@ -50,6 +50,7 @@ final class ResultPrinter: @unchecked Sendable {
                 buffer.append(
                     contentsOf: "Failed: task \(outcome.id)\(task) \(outcome.status): \(outcome.message)".utf8)
             }
+            if outcome.attempts > 1 { buffer.append(contentsOf: " (after \(outcome.attempts) attempts)".utf8) }
         case .jsonl:
             outcome.appendJSONLine(to: &buffer)
         }

@@ -95,7 +95,7 @@ struct PoolIntegrationTests {
         #expect(outcomes[1]?.status == "ok")
         #expect(outcomes[1]?.result == .string("2 * 21 = 42"))
         #expect(outcomes[2]?.status == "unknown-task")
-        let known = "unknown task 'divide'; this worker knows: blob, crash, flaky, locked, multiply"
+        let known = "unknown task 'divide'; this worker knows: blob, crash, fail-first, flaky, locked, multiply"
         #expect(outcomes[2]?.error?.hasPrefix(known) == true)
         #expect(outcomes[3]?.status == "bad-arguments")
         #expect(outcomes[3]?.error == "bad arguments for 'multiply': missing field 'b'")

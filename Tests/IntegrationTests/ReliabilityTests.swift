@@ -185,7 +185,7 @@ struct ReliabilityTests {
         #expect(producer.waitForExit() == 1, "\(producer.stderr)")
         let outcomes = Dictionary(uniqueKeysWithValues: try parseOutcomes(producer.stdout).map { ($0.id, $0) })
         #expect(outcomes[1]?.status == "time-limit")
-        #expect(outcomes[1]?.error == "time limit of 0.3 s exceeded (2 of 2 attempts)")
+        #expect(outcomes[1]?.error == "time limit of 0.3 s exceeded (its process killed 2 of 2 times, --max-attempts)")
         #expect((2...11).allSatisfy { outcomes[$0]?.status == "ok" })
         #expect(producer.stderr.contains("exceeded its time limit of 0.3 s"))
     }

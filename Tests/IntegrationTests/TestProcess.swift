@@ -139,6 +139,10 @@ struct OutcomeLine: Decodable {
     var worker: String?
     var host: String?
     var pid: Int32?
+    /// Present when the task took more than one attempt (retries).
+    var attempts: Int?
+    /// Present when it was sent more often than its attempts (lost work sent again).
+    var deliveries: Int?
 }
 
 enum JSONValue: Decodable, Equatable {

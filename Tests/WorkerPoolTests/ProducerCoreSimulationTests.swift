@@ -42,6 +42,7 @@ struct ProducerCoreSimulationTests {
                 + faults.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", "))
         if Self.seeds.count >= 100 {
             #expect(faults["reported deaths", default: 0] > 0 && faults["producer restarts", default: 0] > 0)
+            #expect(faults["retries charged", default: 0] > 0)
         }
     }
 

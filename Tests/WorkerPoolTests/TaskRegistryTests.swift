@@ -58,7 +58,7 @@ struct TaskRegistryTests {
         #expect(outcome.status == .unknownTask)
         #expect(
             String(decoding: outcome.payload, as: UTF8.self)
-                == "unknown task 'divide'; this worker knows: blob, crash, flaky, locked, multiply, primes, set-event, sleep, spin, wait-event"
+                == "unknown task 'divide'; this worker knows: blob, crash, fail-first, flaky, locked, multiply, primes, set-event, sleep, spin, wait-event"
         )
     }
 
@@ -177,14 +177,26 @@ struct TaskInputTests {
             #"{"task": "é", "args": {"s": "ünïcode"}}"#,
             #"{"task": "x", "args": {"a": 1}"#,
             #"{"task": "x", "args": {"a": 1}} trailing"#,
+            #"{"task": "x", "args": {}, "retries": 3}"#,
+            #"{"task": "x", "retries": 0, "time_limit": 2}"#,
+            #"{"task": "x", "retries": 2.0}"#,
+            #"{"task": "x", "retries": 2.5}"#,
+            #"{"task": "x", "retries": -1}"#,
+            #"{"task": "x", "retries": 1001}"#,
+            #"{"task": "x", "retries": "3"}"#,
+            #"{"task": "x", "retries": false}"#,
         ])
     func fastLinesMatchFoundation(line: String) throws {
         let general = TaskSource.parseTaskLineWithFoundation(ArraySlice(line.utf8), lineNumber: 3)
         let chosen = TaskSource.parseTaskLine(ArraySlice(line.utf8), lineNumber: 3)
         switch (general, chosen) {
-        case (.task(let name, let payload, let limit), .task(let fastName, let fastPayload, let fastLimit)):
+        case (
+            .task(let name, let payload, let limit, let retries),
+            .task(let fastName, let fastPayload, let fastLimit, let fastRetries)
+        ):
             #expect(name == fastName)
             #expect(limit == fastLimit)
+            #expect(retries == fastRetries)
             let expected = try JSONSerialization.jsonObject(with: Data(payload), options: .fragmentsAllowed)
             let got = try JSONSerialization.jsonObject(with: Data(fastPayload), options: .fragmentsAllowed)
             #expect(
@@ -202,6 +214,20 @@ struct TaskInputTests {
         #expect(limited == .task(name: "sleep", payload: Array(#"{"ms": 1}"#.utf8), timeLimitSeconds: 0.5))
         let bad = TaskSource.parseTaskLine(ArraySlice(#"{"task": "sleep", "time_limit": "soon"}"#.utf8), lineNumber: 7)
         #expect(bad == .invalid(reason: #"line 7: "time_limit" must be a positive number of seconds"#))
+    }
+
+    @Test("a task may carry its own retries, a whole number 0-1000; anything else is bad input")
+    func retries() {
+        let retried = TaskSource.parseTaskLine(ArraySlice(#"{"task": "sleep", "retries": 4}"#.utf8), lineNumber: 1)
+        #expect(retried == .task(name: "sleep", payload: Array("{}".utf8), retries: 4))
+        let none = TaskSource.parseTaskLine(ArraySlice(#"{"task": "sleep", "retries": 0}"#.utf8), lineNumber: 1)
+        #expect(none == .task(name: "sleep", payload: Array("{}".utf8), retries: 0), "0 overrides --retries")
+        let reason = #"line 2: "retries" must be a whole number from 0 to 1000"#
+        for value in ["-1", "1.5", "1001", "\"2\"", "true", "null", "[1]"] {
+            let line = #"{"task": "sleep", "retries": "# + value + "}"
+            #expect(
+                TaskSource.parseTaskLine(ArraySlice(line.utf8), lineNumber: 2) == .invalid(reason: reason), "\(value)")
+        }
     }
 }
 

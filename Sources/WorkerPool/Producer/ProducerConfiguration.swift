@@ -25,6 +25,15 @@ public struct ProducerConfiguration: Sendable {
     public var maxAttempts: UInt16 = 3
     /// Time limit for tasks that do not set their own; 0 is none.
     public var defaultTimeLimitMilliseconds: UInt32 = 0
+    /// How many times a task that failed (its handler's error, a failed program, a time limit)
+    /// is run again, for tasks whose line does not say (`"retries"`). Lost work sent again
+    /// (a worker or connection lost, a process that died) is not charged to it.
+    public var retries: UInt16 = 0
+    /// The wait before the first retry; each later one doubles it, up to
+    /// ``retryBackoffCapMilliseconds``, plus up to half again as jitter. 0 retries at once.
+    public var retryBackoffMilliseconds: UInt32 = 1_000
+    /// The longest wait before a retry, before jitter (or the base, if that is longer).
+    public var retryBackoffCapMilliseconds: UInt32 = 60_000
     /// Record each finished task here and skip those already recorded (a resumed run).
     public var journalPath: String?
     /// How a run matches its input against what the journal holds.
@@ -73,6 +82,12 @@ public struct TaskOutcome: Sendable {
     public var worker: WorkerInfo?
     /// The SHA-256 of the input task, for the journal; nil when the run has none.
     var digest: TaskDigest? = nil
+    /// Attempts that came to an end: failed ones charged to its retries, and the last (a
+    /// task that ended at its first try: 1; one that never reached a worker, or was cancelled
+    /// before its first attempt ended: 0). Lost work sent again is not an attempt.
+    public var attempts: UInt16 = 0
+    /// Times the task was sent to a worker: every attempt, and every redelivery of lost work.
+    public var deliveries: UInt16 = 0
 
     public var message: String { String(decoding: payload, as: UTF8.self) }
 }
@@ -120,6 +135,8 @@ public struct RunSummary: Sendable {
     public var workers: [WorkerSummary]
     /// Tasks dispatched again (worker death, lost messages, retries after a crash or time limit).
     public var redeliveries: UInt64
+    /// Failed attempts run again (`--retries`, `"retries"`), not counted in ``redeliveries``.
+    public var retries: UInt64 = 0
     /// Tasks skipped because the journal already recorded them.
     public var resumed: UInt64
     /// Results refused because their sender was never sent the task.

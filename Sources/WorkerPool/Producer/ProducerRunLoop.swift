@@ -56,7 +56,7 @@ struct ProducerRunLoop {
         while true {
             takeInput()
             try dispatch()
-            try poller.poll(timeoutMilliseconds: configuration.tickMilliseconds)
+            try poller.poll(timeoutMilliseconds: pollTimeoutMilliseconds())
             let now = PoolTime.now
             if poller.events(at: indices.wake).contains(.readable) { producer.wakeup.drain() }
             followRequests(now: now)
@@ -80,6 +80,13 @@ struct ProducerRunLoop {
         var summary = core.summary(now: .now)
         summary.resumed = feed.resumed
         return summary
+    }
+
+    /// Until the next tick, or sooner when a failed task's backoff ends before it.
+    private func pollTimeoutMilliseconds() -> Int {
+        let tick = configuration.tickMilliseconds
+        guard let due = core.leases.nextRetryDue else { return tick }
+        return min(tick, Int((due.since(.now).nanoseconds + 999_999) / 1_000_000))
     }
 
     /// Moves input from the feed into the core while it wants more.

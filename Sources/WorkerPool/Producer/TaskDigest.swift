@@ -30,10 +30,11 @@ struct TaskDigest: Hashable, Sendable, CustomStringConvertible {
 
     /// The digest of `item`. A task hashes its name, its arguments without the whitespace JSON
     /// ignores (so re-indenting the input changes nothing) and its time limit; invalid input
-    /// hashes its reason. Each field is length-prefixed, so no two items share their bytes.
+    /// hashes its reason. A task's `retries` is not hashed: it changes how often a failure is
+    /// tried again, not what the task is (a journal resumed with other retries still fits). Each field is length-prefixed, so no two items share their bytes.
     init(of item: SourceItem) {
         switch item {
-        case .task(let name, let payload, let timeLimit):
+        case .task(let name, let payload, let timeLimit, _):
             var name = name
             let arguments = Self.compacted(payload)
             self = name.withUTF8 { name in

@@ -3,6 +3,8 @@ import Foundation
 extension TaskOutcome {
     /// One JSON object on one line, as `producer --output jsonl` prints and the journal stores:
     /// `{"id":1,"task":"multiply","status":"ok","result":"3 * 3 = 9","worker":"Worker-1",...}`.
+    /// `attempts` appears when the task took more than one (retries), `deliveries` when it was
+    /// sent more often than that (lost work sent again).
     public var jsonLine: String {
         var line: [UInt8] = []
         appendJSONLine(to: &line)
@@ -42,6 +44,15 @@ extension TaskOutcome {
         }
         Self.appendLiteral(#","run_us":"#, to: &bytes)
         TaskSource.appendDecimal(Int(runMicroseconds), to: &bytes)
+        // Only when they tell something: a task that ended at its first try, sent once, has neither.
+        if attempts > 1 {
+            Self.append(#","attempts":"#, to: &bytes)
+            TaskSource.appendDecimal(Int(attempts), to: &bytes)
+        }
+        if deliveries > max(attempts, 1) {
+            Self.append(#","deliveries":"#, to: &bytes)
+            TaskSource.appendDecimal(Int(deliveries), to: &bytes)
+        }
     }
 
     /// The result as a person reads it: a JSON string result as its text (`3 * 3 = 9`), anything

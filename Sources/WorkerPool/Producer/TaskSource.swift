@@ -2,8 +2,10 @@ import Foundation
 
 /// One entry of the producer's input, before it gets an id.
 public enum SourceItem: Sendable, Equatable {
-    /// A task: registered name, JSON arguments, and its own time limit (nil: the producer's default).
-    case task(name: String, payload: [UInt8], timeLimitSeconds: Double? = nil)
+    /// A task: registered name, JSON arguments, its own time limit and how many times a failed
+    /// attempt is run again, 0-``TaskSource/maxRetries`` (nil: the producer's defaults). (Not an
+    /// `Int?`: entries are copied on the way in, and a larger payload costs every task.)
+    case task(name: String, payload: [UInt8], timeLimitSeconds: Double? = nil, retries: UInt16? = nil)
     /// Input that could not be turned into a task; it ends as a `bad-input` failure.
     case invalid(reason: String)
 }
@@ -95,16 +97,19 @@ public struct TaskSource: Sendable {
         }
     }
 
-    /// Parses `{"task": NAME, "args": ANY, "time_limit": SECONDS}`; `args` defaults to `{}`,
-    /// `time_limit` is optional.
+    /// Parses `{"task": NAME, "args": ANY, "time_limit": SECONDS, "retries": N}`; `args`
+    /// defaults to `{}`, `time_limit` and `retries` are optional.
     static func parseTaskLine(_ bytes: ArraySlice<UInt8>, lineNumber: Int) -> SourceItem {
         // The usual line, read without Foundation; anything unusual or wrong takes the path below,
         // which also words the errors.
         if let fields = bytes.withUnsafeBufferPointer({ FastJSON.taskLine($0) }), !fields.name.isEmpty,
             fields.name.utf8.count <= WireFormat.maxNameLength,
-            fields.timeLimit.map({ $0 > 0 && $0 < 4_000_000 }) ?? true
+            fields.timeLimit.map({ $0 > 0 && $0 < 4_000_000 }) ?? true,
+            fields.retries.map({ $0 >= 0 && $0 <= maxRetries }) ?? true
         {
-            return .task(name: fields.name, payload: fields.args, timeLimitSeconds: fields.timeLimit)
+            return .task(
+                name: fields.name, payload: fields.args, timeLimitSeconds: fields.timeLimit,
+                retries: fields.retries.map { UInt16($0) })
         }
         return parseTaskLineWithFoundation(bytes, lineNumber: lineNumber)
     }
@@ -129,11 +134,21 @@ public struct TaskSource: Sendable {
         }
         var timeLimit: Double?
         if let raw = fields["time_limit"] {
-            guard let seconds = (raw as? NSNumber)?.doubleValue, !(raw is Bool), seconds > 0, seconds < 4_000_000
+            guard let seconds = (raw as? NSNumber)?.doubleValue, !isBoolean(raw), seconds > 0, seconds < 4_000_000
             else {
                 return .invalid(reason: "line \(lineNumber): \"time_limit\" must be a positive number of seconds")
             }
             timeLimit = seconds
+        }
+        var retries: UInt16?
+        if let raw = fields["retries"] {
+            guard let number = raw as? NSNumber, !isBoolean(raw), let count = Int(exactly: number.doubleValue),
+                (0...maxRetries).contains(count)
+            else {
+                return .invalid(
+                    reason: "line \(lineNumber): \"retries\" must be a whole number from 0 to \(maxRetries)")
+            }
+            retries = UInt16(count)
         }
         let args = fields["args"] ?? [String: Any]()
         guard
@@ -142,8 +157,18 @@ public struct TaskSource: Sendable {
         else {
             return .invalid(reason: "line \(lineNumber): \"args\" cannot be encoded as JSON")
         }
-        return .task(name: name, payload: Array(payload), timeLimitSeconds: timeLimit)
+        return .task(name: name, payload: Array(payload), timeLimitSeconds: timeLimit, retries: retries)
     }
+
+    /// Whether a value JSONSerialization read is `true` or `false`. Not `is Bool`: on Linux the
+    /// numbers 0 and 1 pass that test too; JSON's booleans are the NSNumbers of type char.
+    private static func isBoolean(_ value: Any) -> Bool {
+        guard let number = value as? NSNumber else { return value is Bool }
+        return String(cString: number.objCType) == "c"
+    }
+
+    /// The most retries a task may ask for (`"retries"`, `--retries`).
+    public static let maxRetries = 1_000
 }
 
 /// Reads newline-separated lines from a file descriptor in large blocks.

@@ -58,6 +58,7 @@ extension TaskRegistry {
             }
         }
         registry.registerBenchmarkTasks()
+        registry.registerFailFirstTask()
         return registry
     }
 

@@ -42,7 +42,9 @@ enum FastJSON {
     /// The fields of an input line `{"task": NAME, "args": {...}|[...], "time_limit": N}`, with the
     /// arguments' bytes as written; nil whenever the line is anything else (invalid, escapes, a
     /// scalar `args`, ...), so the caller's Foundation path decides and explains.
-    static func taskLine(_ line: UnsafeBufferPointer<UInt8>) -> (name: String, args: [UInt8], timeLimit: Double?)? {
+    static func taskLine(_ line: UnsafeBufferPointer<UInt8>) -> (
+        name: String, args: [UInt8], timeLimit: Double?, retries: Int?
+    )? {
         let capacity = FastJSONParser.capacity(forLength: line.count)
         guard capacity <= 256 else { return nil }
         return withUnsafeTemporaryAllocation(of: FastJSONToken.self, capacity: capacity) { tokens in
@@ -54,6 +56,7 @@ enum FastJSON {
             var name: String?
             var args: [UInt8] = Array("{}".utf8)
             var timeLimit: Double?
+            var retries: Int?
             var index = 1
             for _ in 0..<tokens[0].count {
                 let key = text(tokens[index])
@@ -68,11 +71,16 @@ enum FastJSON {
                     guard value.kind == .number, let seconds = Double(String(decoding: text(value), as: UTF8.self))
                     else { return nil }
                     timeLimit = seconds
+                } else if key.elementsEqual("retries".utf8) {
+                    // Plain digits only; anything else takes the general path, which words the error.
+                    guard value.kind == .number, let count = Int(String(decoding: text(value), as: UTF8.self))
+                    else { return nil }
+                    retries = count
                 }
                 index = Int(value.next)
             }
             guard let name else { return nil }
-            return (name, args, timeLimit)
+            return (name, args, timeLimit, retries)
         }
     }
 

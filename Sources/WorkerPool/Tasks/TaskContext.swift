@@ -8,6 +8,8 @@ public struct TaskContext: Sendable {
     /// The pool's shared events; `wait` blocks only this task's thread.
     public let events: PoolEvents
     public let logger: Logger
+    /// Which send of this task this is: 1 the first time, one more for every retry of a failed
+    /// attempt (`--retries`) and every redelivery of lost work.
     public internal(set) var attempt: UInt16
     public internal(set) var taskID: UInt64
     /// This task's time limit in milliseconds (0: none). The supervisor kills the process when

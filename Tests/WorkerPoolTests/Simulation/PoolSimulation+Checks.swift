@@ -22,11 +22,16 @@ extension PoolSimulation {
         var holding: [PeerKey: Int] = [:]
         var fresh = 0
         var live = 0
+        var failures = 0
+        var overcharged: UInt64?
         core.leases.forEach { lease in
             live += 1
             if lease.attempt == 0 { fresh += 1 }
-            if lease.state != .queued, let holder = lease.holder { holding[holder, default: 0] += 1 }
+            if lease.isOut, let holder = lease.holder { holding[holder, default: 0] += 1 }
+            failures += Int(lease.failures)
+            if lease.failures > lease.retries { overcharged = lease.id }
         }
+        try checkRetriesCharged(failures: failures, overcharged: overcharged)
         guard live == core.leases.count, fresh == core.leases.freshCount else {
             throw failure(
                 "lease counts drifted: \(live) live vs \(core.leases.count), \(fresh) fresh vs \(core.leases.freshCount)"
@@ -69,7 +74,7 @@ extension PoolSimulation {
         var overdue: UInt64?
         // A new attempt went through the queue since the last look: its clock starts again.
         core.leases.forEach { lease in
-            if lease.state == .queued || accounted.contains(lease.id) {
+            if !lease.isOut || accounted.contains(lease.id) {
                 lastAccounted[lease.id] = (now, lease.attempt)
             } else if let (since, attempt) = lastAccounted[lease.id], attempt == lease.attempt {
                 if now - since > unaccountedLimit { overdue = lease.id }
@@ -111,6 +116,7 @@ extension PoolSimulation {
             {
                 throw failure("task \(id) always overruns its limit but ended \(status), not time-limit")
             }
+            try checkRetriedEnough(id, nature: nature)
         }
     }
 }

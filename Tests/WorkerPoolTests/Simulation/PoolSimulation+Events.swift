@@ -84,7 +84,9 @@ extension PoolSimulation {
 
     /// What `ProducerRunLoop.receiveWorkerMessages` does with one message.
     func deliverToProducer(_ bytes: [UInt8], key: UInt32) {
+        let before = failuresOfSuspects()
         bytes.withUnsafeBytes { core.receive($0, key: key, now: poolNow) }
+        noteCharges(since: before, by: bytes)
     }
 
     // MARK: Workers
@@ -147,10 +149,16 @@ extension PoolSimulation {
         guard let position = worker.threads[thread].running.firstIndex(where: { $0.token == token }) else { return }
         let running = worker.threads[thread].running.remove(at: position)
         worker.done += 1
-        let result = ResultRecord(
-            id: running.record.id, attempt: running.record.attempt, status: .ok,
-            runMicroseconds: UInt32(natures[running.record.id]?.runMilliseconds ?? 0) * 1_000,
-            payload: Array("\"\(running.record.id)\"".utf8))
+        let id = running.record.id
+        var result = ResultRecord(
+            id: id, attempt: running.record.attempt, status: .ok,
+            runMicroseconds: UInt32(natures[id]?.runMilliseconds ?? 0) * 1_000, payload: Array("\"\(id)\"".utf8))
+        if failuresProduced[id, default: 0] < natures[id]?.failTimes ?? 0 {
+            failuresProduced[id, default: 0] += 1
+            result.status = .failed
+            result.payload = Self.failurePayload
+            retryLedger.suspects.insert(id)
+        }
         sendToProducer(WireFormat.encode([result], sender: worker.id, epoch: running.epoch), key: worker.key)
         startNext(worker: worker, thread: thread)
     }
@@ -167,6 +175,7 @@ extension PoolSimulation {
         let loss = WorkerLoss(
             process: worker.id, reason: culprit == nil ? .died : .timeLimit, detail: 9, signalled: true,
             culprit: culprit ?? 0, running: running)
+        if let culprit { retryLedger.suspects.insert(culprit) }
         sendToProducer(WireFormat.encode(loss, supervisor: worker.supervisor), key: worker.key)
         events.push(.spawn(supervisor: worker.supervisor, key: worker.key), at: now + ms(random.int(10...300)))
     }

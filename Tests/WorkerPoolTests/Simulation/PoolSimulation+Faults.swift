@@ -110,6 +110,7 @@ extension PoolSimulation {
         writer = WireFormat.MessageWriter(kind: .tasks, epoch: epoch)
         nextInput = 1
         lastAccounted.removeAll()
+        retryLedger = RetryLedger()
         for worker in liveWorkers {
             sendToProducer(WireFormat.encode(worker.hello, sender: worker.id), key: worker.key)
             for thread in worker.threads.indices {

@@ -5,7 +5,8 @@ import Foundation
 /// A seeded, deterministic world around the real ``ProducerCore``: worker processes with task
 /// threads, their supervisors, a network that delays, reorders, duplicates and drops, and a
 /// schedule of faults (deaths reported and not, frozen processes, dropped connections, time
-/// limits, poison tasks, forged messages, a cancelled run, producer restarts from the journal).
+/// limits, poison tasks, tasks that fail some runs or all, forged messages, a cancelled run,
+/// producer restarts from the journal, with retries of failed attempts or without).
 /// After every event it checks the core's rules; ``run()`` throws the first broken one with the
 /// seed that replays it.
 final class PoolSimulation {
@@ -13,6 +14,10 @@ final class PoolSimulation {
         var runMilliseconds: Int
         var poison = false
         var timeLimitMilliseconds: Int?
+        /// How many runs fail (a handler's error) before one succeeds; `.max` fails every time.
+        var failTimes = 0
+        /// The task line's `"retries"`, overriding the run's.
+        var retries: UInt16?
     }
 
     enum Event {
@@ -110,6 +115,10 @@ final class PoolSimulation {
     var forgedSent = 0
     var faultsInjected: [String: Int] = [:]
     var steps = 0
+    /// Failed runs each task's workers produced so far (across producer restarts).
+    var failuresProduced: [UInt64: Int] = [:]
+    /// What retries the core charged, as seen from outside (``PoolSimulation+Retries.swift``).
+    var retryLedger = RetryLedger()
 
     static let trace = ProcessInfo.processInfo.environment["SIM_TRACE"] != nil
     static let forgedPayload = Array("\"forged\"".utf8)
@@ -130,6 +139,11 @@ final class PoolSimulation {
         configuration.batchSize = random.chance(0.3) ? 1 : 1_000
         configuration.maxWorkers = random.chance(0.3) ? random.int(4...12) : 10_000
         configuration.cancelGraceMilliseconds = 2_000
+        if random.chance(0.5) {
+            configuration.retries = UInt16(random.int(1...4))
+            configuration.retryBackoffMilliseconds = UInt32(random.int(1...100))
+            configuration.retryBackoffCapMilliseconds = UInt32(random.int(20...400))
+        }
         self.configuration = configuration
         self.random = random
         core = ProducerCore(configuration: configuration, epoch: 1, now: PoolTime(nanoseconds: 0))
@@ -141,6 +155,12 @@ final class PoolSimulation {
             if self.random.chance(0.05) {
                 nature.timeLimitMilliseconds = self.random.int(5...100)
             }
+            if self.random.chance(0.1) {
+                nature.failTimes = self.random.int(1...3)
+            } else if self.random.chance(0.03) {
+                nature.failTimes = .max
+            }
+            if self.random.chance(0.1) { nature.retries = UInt16(self.random.int(0...3)) }
             natures[id] = nature
         }
     }
@@ -195,7 +215,10 @@ final class PoolSimulation {
             let nature = natures[id] ?? Nature(runMilliseconds: 0)
             let limit = nature.timeLimitMilliseconds.map { Double($0) / 1_000 }
             core.input(
-                TaskFeed.Entry(id: id, item: .task(name: "sim", payload: Array("{}".utf8), timeLimitSeconds: limit)))
+                TaskFeed.Entry(
+                    id: id,
+                    item: .task(
+                        name: "sim", payload: Array("{}".utf8), timeLimitSeconds: limit, retries: nature.retries)))
         }
         while let identity = core.nextDispatch(now: poolNow, into: &writer) {
             let bytes = writer.withFinishedBytes { Array($0) }
@@ -236,6 +259,7 @@ final class PoolSimulation {
                 outcomeFailure = outcomeFailure ?? "task \(outcome.id) ended by \(worker.id), which never received it"
             }
             lastAccounted[outcome.id] = nil
+            checkAttempts(of: outcome)
         }
     }
 
@@ -244,6 +268,7 @@ final class PoolSimulation {
         let thread = identity.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: 4, as: UInt16.self) }
         for case .task(let record) in (try? WireFormat.decodeTasks(bytes)) ?? [] {
             sent.insert([record.id, UInt64(workerID)])
+            checkBackoff(beforeSending: record.id)
         }
         guard let worker = workers[workerID], worker.alive, Int(thread) < worker.threads.count,
             worker.threads[Int(thread)].connected

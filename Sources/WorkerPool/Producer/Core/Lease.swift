@@ -8,6 +8,9 @@ struct Lease {
         case dispatched
         /// The worker holds it (its heartbeat listed it): in its queue or running.
         case started
+        /// Its last attempt failed; it waits out its backoff before it is queued again (the
+        /// ``LeaseTable``'s retry timers).
+        case awaitingRetry
     }
 
     /// 0 marks a free slot.
@@ -15,11 +18,17 @@ struct Lease {
     var name: String = ""
     var payload: [UInt8] = []
     var timeLimitMilliseconds: UInt32 = 0
+    // The retry fields sit where alignment left gaps: the lease stays 128 bytes, which Swift
+    // still copies and swaps inline (one byte more and `remove` calls memcpy twice per task).
+    /// The worker whose attempt failed last (0: none): a retry goes elsewhere when it can.
+    var failedOn: UInt32 = 0
     /// The input task's SHA-256, carried to its outcome for the journal (zero without one).
     var digest: TaskDigest = .zero
-    /// Incremented on every dispatch; results name the attempt they belong to.
+    /// Incremented on every dispatch (the first send, every redelivery and every retry);
+    /// results name the attempt they belong to, and the worker sees it as `context.attempt`.
     var attempt: UInt16 = 0
-    /// Times a process died (or was killed for its time limit) while running this task.
+    /// Times a process died (or was killed for its time limit) while running this task, since
+    /// its last failed attempt.
     var deaths: UInt16 = 0
     var state: State = .queued
     /// The thread holding the current attempt (while dispatched or started).
@@ -28,6 +37,11 @@ struct Lease {
     /// the only senders whose result for this task counts. Later ones are rare (a redelivery),
     /// so the common case allocates nothing.
     var firstWorker: UInt32 = 0
+    /// Failed attempts charged to the task's retries (a failure result, or a time-limit verdict);
+    /// never more than `retries`. Lost work sent again is not charged here.
+    var failures: UInt16 = 0
+    /// How many failed attempts are run again: the task line's `"retries"`, else `--retries`.
+    var retries: UInt16 = 0
     var laterWorkers: [UInt32] = []
     var dispatchedAt: PoolTime = .zero
     /// Heartbeats its worker had sent when the task was seen there: a task missing from the
@@ -38,6 +52,9 @@ struct Lease {
     var lostSince: PoolTime = .zero
 
     var isFree: Bool { id == 0 }
+    /// Sent to a worker thread, which holds it (or it is on its way there). Always inlined: a
+    /// call would need the whole lease stored to memory for its `self` (a copy per task in `remove`).
+    @inline(__always) var isOut: Bool { state == .dispatched || state == .started }
     var wasSent: Bool { firstWorker != 0 }
 
     /// Whether `worker` was sent some attempt of this task (and may therefore end it).

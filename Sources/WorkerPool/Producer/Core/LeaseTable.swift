@@ -1,4 +1,5 @@
 import DequeModule
+import HeapModule
 
 /// Every task between its reading and its end, and each worker thread's credit: the one place
 /// that changes a lease's state, so a thread's credit always equals the leases it holds.
@@ -24,6 +25,9 @@ struct LeaseTable {
     private(set) var freshCount = 0
     /// Tasks to send again, before new ones.
     private(set) var retry = Deque<UInt64>()
+    /// Failed tasks waiting out their backoff (``Lease/State/awaitingRetry``), soonest first. An
+    /// entry whose lease ended meanwhile, or failed again, is dropped when it comes up.
+    private var retryTimers = Heap<RetryTimer>()
     /// Each worker thread's credit; `outstanding` is changed only here.
     var credit = CreditTable()
 
@@ -89,7 +93,8 @@ struct LeaseTable {
 
     /// Adds a new task, never sent; ids must increase.
     mutating func insert(
-        id: UInt64, name: String, payload: [UInt8], timeLimitMilliseconds: UInt32, digest: TaskDigest = .zero
+        id: UInt64, name: String, payload: [UInt8], timeLimitMilliseconds: UInt32, retries: UInt16 = 0,
+        digest: TaskDigest = .zero
     ) {
         precondition(id > newest, "lease ids must increase")
         if id - base >= UInt64(slots.count) { makeRoom(for: id) }
@@ -101,6 +106,7 @@ struct LeaseTable {
         slots[index].name = name
         slots[index].payload = payload
         slots[index].timeLimitMilliseconds = timeLimitMilliseconds
+        slots[index].retries = retries
         slots[index].digest = digest
     }
 
@@ -149,20 +155,20 @@ struct LeaseTable {
             lease = removed
         }
         count -= 1
-        if lease.state != .queued, let holder = lease.holder { credit.adjust(holder, outstanding: -1) }
+        if lease.isOut, let holder = lease.holder { credit.adjust(holder, outstanding: -1) }
         if lease.state == .queued, let position = retry.firstIndex(of: id) { retry.remove(at: position) }
         if lease.attempt == 0 { freshCount -= 1 }
         return lease
     }
 
-    /// Removes every lease (a cancelled run), returning their ids and names in id order.
-    mutating func removeAll() -> [(id: UInt64, name: String)] {
-        let ids = ids(where: { _ in true })
-        var removed: [(id: UInt64, name: String)] = []
-        for id in ids {
-            if let lease = remove(id) { removed.append((id, lease.name)) }
-        }
-        return removed
+    /// Removes every lease (a cancelled run), returning them in id order.
+    mutating func removeAll() -> [Lease] {
+        removeAll(where: { _ in true })
+    }
+
+    /// Removes the leases matching `predicate`, returning them in id order.
+    mutating func removeAll(where predicate: (Lease) -> Bool) -> [Lease] {
+        ids(where: predicate).compactMap { remove($0) }
     }
 
     // MARK: Sending
@@ -197,7 +203,10 @@ struct LeaseTable {
         var wasFresh = false
         let outcome =
             withLease(id) { lease -> DispatchOutcome in
-                guard lease.attempt < maxDispatches else { return .exhausted(attempts: lease.attempt) }
+                // Retries are sends too, but not lost ones: only the rest count towards the cap.
+                guard lease.attempt &- lease.failures < maxDispatches else {
+                    return .exhausted(attempts: lease.attempt)
+                }
                 if writer.count > 0 && writer.byteCount + lease.encodedSize > maxMessageSize { return .messageFull }
                 wasFresh = lease.attempt == 0
                 lease.attempt += 1
@@ -269,7 +278,7 @@ struct LeaseTable {
         var holder: PeerKey?
         let wasOut =
             withLease(id) { lease -> Bool in
-                guard lease.state != .queued else { return false }
+                guard lease.isOut else { return false }
                 holder = lease.holder
                 lease.state = .queued
                 lease.holder = nil
@@ -285,7 +294,7 @@ struct LeaseTable {
     /// Requeues every out lease matching `predicate`; returns how many.
     @discardableResult
     mutating func requeueAll(where predicate: (Lease) -> Bool, lostSince: PoolTime) -> Int {
-        let matching = ids(where: { $0.state != .queued && predicate($0) })
+        let matching = ids(where: { $0.isOut && predicate($0) })
         for id in matching { requeue(id, lostSince: lostSince) }
         return matching.count
     }
@@ -293,8 +302,8 @@ struct LeaseTable {
     /// How many leases `peer` holds (for a thread that comes back after being removed).
     func holding(_ peer: PeerKey) -> Int {
         var held = 0
-        for lease in slots where !lease.isFree && lease.state != .queued && lease.holder == peer { held += 1 }
-        for lease in overflow.values where lease.state != .queued && lease.holder == peer { held += 1 }
+        for lease in slots where !lease.isFree && lease.isOut && lease.holder == peer { held += 1 }
+        for lease in overflow.values where lease.isOut && lease.holder == peer { held += 1 }
         return held
     }
 
@@ -302,5 +311,73 @@ struct LeaseTable {
     mutating func addPeer(_ key: PeerKey, _ link: TaskLinkInfo, now: PoolTime) {
         guard !credit.contains(key) else { return }
         credit.add(key, link, outstanding: holding(key), now: now)
+    }
+
+    // MARK: Retries of failed attempts
+
+    /// When a failed task's backoff ends.
+    struct RetryTimer: Comparable {
+        var due: PoolTime
+        var id: UInt64
+        /// The lease's ``Lease/failures`` when the timer was set: a later failure sets another.
+        var failures: UInt16
+
+        static func < (lhs: RetryTimer, rhs: RetryTimer) -> Bool { (lhs.due, lhs.id) < (rhs.due, rhs.id) }
+    }
+
+    /// Whether any failed task waits out its backoff.
+    var hasRetryTimers: Bool { !retryTimers.isEmpty }
+
+    /// The soonest end of a backoff (possibly of a task that ended since: waking for it is harmless).
+    var nextRetryDue: PoolTime? { retryTimers.min?.due }
+
+    /// Charges task `id` a failed attempt, its last one having failed on `worker`, and holds it
+    /// until `due`: its thread's credit is given back (the attempt is over), its deaths start
+    /// again from zero, and ``releaseDueRetries(now:)`` queues it once `due` has passed.
+    /// Returns the failures charged so far; nil when there is no such lease.
+    @discardableResult
+    mutating func holdForRetry(_ id: UInt64, failedOn worker: UInt32, until due: PoolTime) -> UInt16? {
+        var holder: PeerKey?
+        var wasQueued = false
+        let failures =
+            withLease(id) { lease -> UInt16 in
+                holder = lease.isOut ? lease.holder : nil
+                wasQueued = lease.state == .queued
+                lease.state = .awaitingRetry
+                lease.holder = nil
+                lease.failures += 1
+                lease.deaths = 0
+                lease.failedOn = worker
+                lease.lostSince = .zero
+                return lease.failures
+            }
+        guard let failures else { return nil }
+        if let holder { credit.adjust(holder, outstanding: -1) }
+        // An earlier attempt's failure may come while a lost later one waits to be sent again.
+        if wasQueued, let position = retry.firstIndex(of: id) { retry.remove(at: position) }
+        retryTimers.insert(RetryTimer(due: due, id: id, failures: failures))
+        return failures
+    }
+
+    /// Queues every task whose backoff has ended (behind tasks lost and waiting to be sent again).
+    mutating func releaseDueRetries(now: PoolTime) {
+        while let timer = retryTimers.min, timer.due <= now {
+            retryTimers.removeMin()
+            let released =
+                withLease(timer.id) { lease -> Bool in
+                    guard lease.state == .awaitingRetry, lease.failures == timer.failures else { return false }
+                    lease.state = .queued
+                    return true
+                } ?? false
+            if released { retry.append(timer.id) }
+        }
+    }
+
+    /// The worker the next task to send again last failed on (0: none, or no such task), so
+    /// dispatch can give it to another worker.
+    func nextRetryAvoids() -> UInt32 {
+        guard let id = retry.first else { return 0 }
+        if let index = ringIndex(id) { return slots[index].id == id ? slots[index].failedOn : 0 }
+        return overflow[id]?.failedOn ?? 0
     }
 }

@@ -27,7 +27,7 @@ extension ProducerCore {
         // message); tasks never seen there within the ack timeout were lost before they arrived.
         let known = roster
         leases.forEach { lease in
-            guard let holder = lease.holder, lease.state != .queued else { return }
+            guard let holder = lease.holder, lease.isOut else { return }
             holders.insert(holder.worker)
             switch lease.state {
             case .started:
@@ -37,7 +37,7 @@ extension ProducerCore {
                 }
             case .dispatched:
                 if now.since(lease.dispatchedAt) > ackLimit { overdueIDs.append((lease.id, lease.dispatchedAt)) }
-            case .queued:
+            case .queued, .awaitingRetry:
                 return
             }
         }
@@ -99,7 +99,9 @@ extension ProducerCore {
                     }) ?? nil
             else { continue }
             charged += 1
-            guard deaths >= configuration.maxAttempts, let lease = leases.remove(taskID) else { continue }
+            guard deaths >= configuration.maxAttempts else { continue }
+            if culprit == taskID, retryAfterOverrun(taskID, on: id, error: reason, now: lastSign) { continue }
+            guard let lease = leases.remove(taskID) else { continue }
             failAfterDeaths(lease, culprit: culprit == taskID, reason: reason, worker: worker)
         }
         let again = leases.requeueAll(where: { $0.holder?.worker == id }, lostSince: lastSign)
@@ -116,18 +118,18 @@ extension ProducerCore {
             status = .timeLimit
             message =
                 "time limit of \(Double(lease.timeLimitMilliseconds) / 1000) s exceeded "
-                + "(\(lease.deaths) of \(configuration.maxAttempts) attempts)"
+                + "(its process killed \(lease.deaths) of \(configuration.maxAttempts) times, --max-attempts)"
         } else {
             status = .workerDied
             message =
                 "the worker process died while running this task, \(lease.deaths) times "
-                + "(last: \(reason)); giving up after \(configuration.maxAttempts) attempts"
+                + "(last: \(reason)); giving up (--max-attempts \(configuration.maxAttempts))"
         }
         logs.append(LogLine(level: .error, message: "task \(lease.id) (\(lease.name)) failed: \(message)"))
         end(
             TaskOutcome(
                 id: lease.id, name: lease.name, status: status, payload: Array(message.utf8), runMicroseconds: 0,
-                worker: worker.info, digest: lease.digest))
+                worker: worker.info, digest: lease.digest, attempts: lease.failures + 1, deliveries: lease.attempt))
     }
 
     /// A worker presumed dead speaks again (a cut link came back before its connections timed

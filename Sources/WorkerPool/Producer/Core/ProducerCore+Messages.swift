@@ -93,13 +93,14 @@ extension ProducerCore {
         var failedHere: UInt64 = 0
         let info = roster[sender]?.info
         for record in records {
-            guard let (name, digest) = accept(record, from: sender, now: now) else { continue }
+            guard let (name, digest, attempts, deliveries) = accept(record, from: sender, now: now) else { continue }
             if record.status == .ok { done += 1 } else { failedHere += 1 }
             end(
                 TaskOutcome(
                     id: record.id, name: name, status: record.status,
                     payload: configuration.keepsResultPayloads ? Array(record.payload) : [],
-                    runMicroseconds: record.runMicroseconds, worker: info, digest: digest))
+                    runMicroseconds: record.runMicroseconds, worker: info, digest: digest, attempts: attempts,
+                    deliveries: deliveries))
         }
         roster[sender]?.lastSeen = now
         roster[sender]?.resultsReceived += UInt64(records.count)
@@ -108,8 +109,11 @@ extension ProducerCore {
         if roster[sender]?.goodbyeAfter != nil { releaseIfComplete(sender, now: now) }
     }
 
-    /// Ends the record's task if `sender` was sent it; returns the task's name and digest.
-    private mutating func accept(_ record: ResultView, from sender: UInt32, now: PoolTime) -> (String, TaskDigest)? {
+    /// Ends the record's task if `sender` was sent it (and a failure is not retried); returns the
+    /// task's name, digest, attempts and deliveries.
+    private mutating func accept(_ record: ResultView, from sender: UInt32, now: PoolTime) -> (
+        String, TaskDigest, UInt16, UInt16
+    )? {
         guard let sent = leases.withLease(record.id, { $0.wasSent(to: sender) }) else {
             duplicates += 1
             return nil
@@ -121,6 +125,7 @@ extension ProducerCore {
                 into: &logs)
             return nil
         }
+        if record.status != .ok, retryInstead(of: record, from: sender, now: now) { return nil }
         guard let lease = leases.remove(record.id) else { return nil }
         if let holder = lease.holder, holder.worker == sender, lease.attempt == record.attempt {
             // The round trip: dispatch to result, less what the worker spent queueing and running.
@@ -129,7 +134,7 @@ extension ProducerCore {
             leases.credit.observe(
                 holder, runMicroseconds: record.runMicroseconds, tripMicroseconds: trip > 0 ? trip : nil, now: now)
         }
-        return (lease.name, lease.digest)
+        return (lease.name, lease.digest, lease.failures + 1, lease.attempt)
     }
 
     /// Everything else a worker says on the results socket.

@@ -30,7 +30,8 @@ extension ProducerCore {
             tasks: submitted, succeeded: succeeded, failed: failed, wallSeconds: now.since(startedAt).seconds,
             rejectedMessages: rejected.count + strangers.count + forged.count + refusedLossReports.count,
             duplicateResults: duplicates, perWorker: perWorker, workersNotReleased: liveWorkersNotReleased(now: now),
-            workers: workerSummaries(), redeliveries: redeliveries, resumed: 0, forgedResults: forged.count,
+            workers: workerSummaries(), redeliveries: redeliveries, retries: retriesScheduled, resumed: 0,
+            forgedResults: forged.count,
             strangerMessages: strangers.count, refusedLossReports: refusedLossReports.count,
             worstRedeliverySeconds: worstRedelivery.seconds)
     }

@@ -11,7 +11,9 @@ import Logging
 ///   sent can be ended by nobody; a process's death counts only when its own supervisor says so;
 /// - a sender that has not said hello creates no state and earns no credit;
 /// - a task lost with its worker, its connection or its message is sent again; one whose process
-///   dies while running it is charged an attempt and fails after ``ProducerConfiguration/maxAttempts``.
+///   dies while running it is charged an attempt and fails after ``ProducerConfiguration/maxAttempts``;
+/// - a task whose attempt failed is run again after a backoff, up to its retries, preferably on
+///   another worker (`ProducerCore+Retries.swift`); lost work sent again is never charged a retry.
 struct ProducerCore {
     let configuration: ProducerConfiguration
     let epoch: UInt32
@@ -46,6 +48,10 @@ struct ProducerCore {
     var overdue = RateLimitedLines()
     var redeliveries: UInt64 = 0
     var worstRedelivery: PoolTime = .zero
+    /// Failed attempts held for a retry.
+    var retriesScheduled: UInt64 = 0
+    /// Failures and retries logged (the first few, then one in a thousand).
+    var retryLog = RateLimitedLines()
 
     // MARK: Run state
 
@@ -91,11 +97,11 @@ struct ProducerCore {
         switch entry.item {
         case .invalid(let reason):
             refuse(entry, name: "", .badInput, reason)
-        case .task(let name, _, _) where name.isEmpty || name.utf8.count > WireFormat.maxNameLength:
+        case .task(let name, _, _, _) where name.isEmpty || name.utf8.count > WireFormat.maxNameLength:
             refuse(
                 entry, name: "", .badInput,
                 "task names are 1-\(WireFormat.maxNameLength) bytes; this one is \(name.utf8.count)")
-        case .task(let name, let payload, let timeLimit):
+        case .task(let name, let payload, let timeLimit, let retries):
             let size = TaskRecord.fixedSize + name.utf8.count + payload.count + WireFormat.headerSize
             guard size <= configuration.maxMessageSize else {
                 refuse(
@@ -107,7 +113,8 @@ struct ProducerCore {
                 timeLimit.map { UInt32(clamping: Int(($0 * 1000).rounded(.up))) }
                 ?? configuration.defaultTimeLimitMilliseconds
             leases.insert(
-                id: entry.id, name: name, payload: payload, timeLimitMilliseconds: limit, digest: entry.digest)
+                id: entry.id, name: name, payload: payload, timeLimitMilliseconds: limit,
+                retries: retries ?? configuration.retries, digest: entry.digest)
         }
     }
 
@@ -136,10 +143,11 @@ struct ProducerCore {
                     id: id, name: lease.name, status: .cancelled,
                     payload: Array("run cancelled before the task was sent".utf8), runMicroseconds: 0))
         }
+        cancelRetries()
         for entry in unread {
             submitted += 1
             let name: String
-            if case .task(let taskName, _, _) = entry.item { name = taskName } else { name = "" }
+            if case .task(let taskName, _, _, _) = entry.item { name = taskName } else { name = "" }
             end(
                 TaskOutcome(
                     id: entry.id, name: name, status: .cancelled,
@@ -150,8 +158,11 @@ struct ProducerCore {
 
     /// Ends every task still in flight as `cancelled`, so none is left without an outcome.
     mutating func cancelInFlight(reason: String) {
-        for (id, name) in leases.removeAll() {
-            end(TaskOutcome(id: id, name: name, status: .cancelled, payload: Array(reason.utf8), runMicroseconds: 0))
+        for lease in leases.removeAll() {
+            end(
+                TaskOutcome(
+                    id: lease.id, name: lease.name, status: .cancelled, payload: Array(reason.utf8), runMicroseconds: 0,
+                    attempts: lease.failures, deliveries: lease.attempt))
         }
     }
 
@@ -166,9 +177,9 @@ struct ProducerCore {
     mutating func nextDispatch(now: PoolTime, into writer: inout WireFormat.MessageWriter) -> [UInt8]? {
         lastDispatch = nil
         guard enoughWorkers || checkEnoughWorkers() else { return nil }
+        if leases.hasRetryTimers { leases.releaseDueRetries(now: now) }
         guard !leases.retry.isEmpty || leases.freshCount > 0,
-            let (position, credit) = leases.credit.nextWithCredit(
-                prefetchMicroseconds: configuration.prefetchMicroseconds, maximum: configuration.maxTasksPerThread)
+            let (position, credit) = threadWithCredit()
         else { return nil }
         let peer = leases.credit.peers[position]
         // A fair share of what waits, by threads: two tasks for two idle threads go one to each,
@@ -203,7 +214,7 @@ struct ProducerCore {
                 end(
                     TaskOutcome(
                         id: id, name: lease.name, status: .failed, payload: Array(reason.utf8), runMicroseconds: 0,
-                        digest: lease.digest))
+                        digest: lease.digest, attempts: lease.failures + 1, deliveries: lease.attempt))
             case .gone:
                 continue
             }
