@@ -16,7 +16,8 @@ public struct ProducerCommand: ParsableCommand {
             Tasks are JSON lines, {"task": "multiply", "args": {"a": 3, "b": 3}}, read from --input \
             or stdin, or generated with --demo / --generate. Waits until every task has ended, then \
             broadcasts shutdown so workers leave. Exit status 1 if any task failed, 65 if the \
-            --journal does not fit the input (nothing was sent) or is damaged, 74 if writing it failed.
+            --journal does not fit the input (nothing was sent) or is damaged, 74 if writing it (or \
+            opening the --pool-log) failed.
             """,
         subcommands: [KeygenCommand.self])
 
@@ -111,8 +112,25 @@ public struct ProducerCommand: ParsableCommand {
     @Flag(help: "Leave workers running at the end instead of broadcasting shutdown.")
     var keepWorkers = false
 
-    @Option(help: "Progress line on stderr: auto (on a terminal), always or never.")
+    @Option(
+        help: ArgumentHelp(
+            "Progress on stderr: auto (a line, on a terminal), always (a line), full (a live panel, on a terminal) or never.",
+            discussion: """
+                full redraws a panel in place: totals, rate, ETA and one row per worker process (host, \
+                threads, running, done, failed, restarts, last seen), fitted to the terminal's width. \
+                When stderr is not a terminal it shows nothing, like auto.
+                """))
     var progress: ProgressMode = .auto
+
+    @Option(
+        help: ArgumentHelp(
+            "Append what happens to the pool to this file, one JSON object per line.",
+            discussion: """
+                Workers joining, leaving and lost (and why), tasks sent again (why, from whom to whom), \
+                processes restarted or killed for a time limit, events set and cleared, rejected \
+                messages, and the run's start and end with its summary. See "Watching a run" in the README.
+                """))
+    var poolLog: String?
 
     @Option(help: "Largest message accepted or sent, in bytes.")
     var maxMessageSize: Int = WireFormat.defaultMaxMessageSize
@@ -135,7 +153,7 @@ public struct ProducerCommand: ParsableCommand {
     @Flag(help: "With --curve-key: let in any worker that knows this producer's public key (no allowlist).")
     var curveAllowAny = false
 
-    enum ProgressMode: String, ExpressibleByArgument, CaseIterable { case auto, always, never }
+    enum ProgressMode: String, ExpressibleByArgument, CaseIterable { case auto, always, full, never }
 
     public init() {}
 
@@ -194,7 +212,11 @@ public struct ProducerCommand: ParsableCommand {
     }
 
     public func run() throws {
-        let logger = bootstrapLogging(processName: "MainProcess", level: logLevel)
+        // The live view draws on stderr; the log then goes through it, so lines print above it.
+        let panel = progress == .full && logLevel > .debug ? TerminalPanel() : nil
+        let logger = bootstrapLogging(
+            processName: "MainProcess", level: logLevel,
+            output: panel.map { panel in { @Sendable bytes in panel.writeAbove(bytes, to: STDERR_FILENO) } })
         var configuration = ProducerConfiguration()
         configuration.endpoints = endpoints.resolve(default: .defaultBind)
         configuration.window = window
@@ -213,6 +235,8 @@ public struct ProducerCommand: ParsableCommand {
         configuration.maxMessageSize = maxMessageSize
         configuration.shutdownWorkersAtEnd = !keepWorkers
         configuration.minimumWorkers = waitWorkers ?? localWorkers
+        configuration.poolLogPath = poolLog
+        configuration.progressIncludesWorkers = panel != nil
         // Local workers get a key pair of their own for this run, allowed alongside --curve-allow.
         let localKeys = try curveKey.flatMap { _ in localWorkers > 0 ? try LocalWorkerKeys() : nil }
         // Explicitly: the signal handler below holds the keys too, so they outlive this call.
@@ -225,7 +249,10 @@ public struct ProducerCommand: ParsableCommand {
             progress == .always || (progress == .auto && isatty(STDERR_FILENO) == 1 && logLevel > .debug)
         // With a journal, a result is printed once it is durable, and at once: a crash then
         // leaves no result journaled but unprinted (the resumed run would skip it).
-        let printer = ResultPrinter(format: output, showProgress: showProgress, unbuffered: journal != nil)
+        let printer = ResultPrinter(
+            format: output, showProgress: showProgress, unbuffered: journal != nil, panel: panel)
+        // Local workers' log lines go through the panel too, or they would land inside it.
+        let relay = try panel.map { try StderrRelay(panel: $0) }
         var spawned: LocalWorkers?
         let interrupts = Mutex(0)
         let signals = onTerminationSignals { number in
@@ -235,6 +262,7 @@ public struct ProducerCommand: ParsableCommand {
             }
             guard count == 1 else {
                 logger.warning("second signal: leaving now")
+                panel?.finish()
                 localKeys?.remove()
                 Foundation.exit(130)
             }
@@ -264,7 +292,8 @@ public struct ProducerCommand: ParsableCommand {
                     spawned = LocalWorkers(
                         try startLocalWorkers(
                             endpoints: bound, curve: localKeys.map { ($0, configuration.curve!.keys.publicKey) },
-                            logger: logger))
+                            stderr: relay?.writeEnd, logger: logger))
+                    relay?.start()
                 },
                 onResult: printer.print,
                 onProgress: { progress in
@@ -276,13 +305,15 @@ public struct ProducerCommand: ParsableCommand {
                         producer.cancel()
                     }
                 },
-                onWorkers: { workers in
-                    printer.clearProgress()
-                    FileHandle.standardError.write(Data(Self.workerTable(workers).utf8))
-                })
+                onWorkers: { workers in printer.writeAboveProgress(Self.workerTable(workers)) })
         } catch let error as CurveKeyFile.LoadError {
             logger.critical("cannot start: \(error)")
             throw ExitCode(2)
+        } catch let error as PoolLogError {
+            // 74 (EX_IOERR), as for a journal that cannot be written.
+            printer.clearProgress()
+            logger.critical("cannot start: \(error)")
+            throw ExitCode(74)
         } catch let error as JournalError {
             // 65 (EX_DATAERR): the journal does not fit the input, or is unreadable; 74 (EX_IOERR).
             logger.critical("\(error)")
@@ -300,9 +331,15 @@ public struct ProducerCommand: ParsableCommand {
             spawned?.stop(logger: logger)
             throw ExitCode(2)
         }
+        if panel == nil {
+            printer.flush()
+            printer.clearProgress()
+        }
+        spawned?.stop(logger: logger)
+        // The workers' last lines (their goodbyes) print above the panel, then it goes.
+        relay?.finish(timeout: 2)
         printer.flush()
         printer.clearProgress()
-        spawned?.stop(logger: logger)
 
         let line = String(
             format: "Summary: %llu tasks, %llu failed, %.3f s, %.0f tasks/s", summary.tasks, summary.failed,
@@ -390,7 +427,8 @@ public struct ProducerCommand: ParsableCommand {
     }
 
     private func startLocalWorkers(
-        endpoints: PoolEndpoints, curve: (keys: LocalWorkerKeys, serverKey: CurveKey)?, logger: Logger
+        endpoints: PoolEndpoints, curve: (keys: LocalWorkerKeys, serverKey: CurveKey)?, stderr: Int32?,
+        logger: Logger
     ) throws -> ChildProcess {
         let path =
             workerPath
@@ -411,7 +449,9 @@ public struct ProducerCommand: ParsableCommand {
         logger.info("Creating \(localWorkers) local worker processes")
         // A process group of their own: the terminal's Ctrl-C reaches only the producer, which
         // finishes the run and sends the workers home; a stuck group can be killed whole.
-        return try ChildProcess.spawn(executable: path, arguments: arguments, newProcessGroup: true)
+        return try ChildProcess.spawn(
+            executable: path, arguments: arguments, inherit: stderr.map { [($0, STDERR_FILENO)] } ?? [],
+            newProcessGroup: true)
     }
 
 }
