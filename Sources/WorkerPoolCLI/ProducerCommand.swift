@@ -331,10 +331,8 @@ public struct ProducerCommand: ParsableCommand {
             spawned?.stop(logger: logger)
             throw ExitCode(2)
         }
-        if panel == nil {
-            printer.flush()
-            printer.clearProgress()
-        }
+        printer.flush()
+        if panel == nil { printer.clearProgress() }
         spawned?.stop(logger: logger)
         // The workers' last lines (their goodbyes) print above the panel, then it goes.
         relay?.finish(timeout: 2)
