@@ -14,7 +14,8 @@ struct LivePanelTests {
     ) -> WorkerSummary {
         WorkerSummary(
             name: name, host: host, pid: pid, tasksDone: done, tasksFailed: 1, restarts: restarts, state: state,
-            threads: threads, running: running, lastSeen: PoolTime(nanoseconds: now.nanoseconds - UInt64(seenAgo) * 1_000_000))
+            threads: threads, running: running,
+            lastSeen: PoolTime(nanoseconds: now.nanoseconds - UInt64(seenAgo) * 1_000_000))
     }
 
     static func progress(_ rows: [WorkerSummary], finished: Bool = true) -> RunProgress {

@@ -18,7 +18,9 @@ struct PoolEventTests {
         }
     }
 
-    @Test("a process reported dead: one worker-lost event with its pid and signal, and one redelivery per task it held, from it to the survivor")
+    @Test(
+        "a process reported dead: one worker-lost event with its pid and signal, and one redelivery per task it held, from it to the survivor"
+    )
     func deathAndRedelivery() throws {
         var pool = Harness()
         pool.join(1)
