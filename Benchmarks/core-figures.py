@@ -313,6 +313,9 @@ def bench_large(ctx, scale):
             os.unlink(out)
 
 
+MIXED_TASKS = 1000
+
+
 def write_lines(path, line, n):
     with open(path, "w") as fh:
         block = line * 1000
@@ -364,6 +367,11 @@ def configurations(ctx, sizes):
          lambda: producer(ctx, "sleep10", s10, sleepers + ["--input", ctx.sleep10]), 20_000),
         ("blob64k", "blob 64 KiB via producer --input",
          lambda: producer(ctx, "blob64k", blob, local2 + ["--input", ctx.blob]), None),
+        # Fair dispatch of mixed lengths: every 10th task 100 ms, the rest 1 ms, 2 one-thread
+        # workers; of ideal = the ideal makespan (total work / 2) over the run's.
+        ("mixed", "mixed: 10 % 100 ms, 90 % 1 ms, 2 workers",
+         lambda: producer(ctx, "mixed", MIXED_TASKS, local2 + ["--input", ctx.mixed]),
+         MIXED_TASKS / ((MIXED_TASKS // 10 * 100 + (MIXED_TASKS - MIXED_TASKS // 10)) / 1000 / 2)),
         ("bench_large64k", "blob 64 KiB via bench large-64k (tcp)",
          lambda: bench_large(ctx, sizes["bench_scale"]), None),
     ]
@@ -535,6 +543,10 @@ def main(argv=None):
         ctx.blob = os.path.join(ctx.tmp, "blob.jsonl")
         write_lines(ctx.sleep1, '{"task":"sleep","args":{"ms":1}}\n', sizes["sleep1"])
         write_lines(ctx.sleep10, '{"task":"sleep","args":{"ms":10}}\n', sizes["sleep10"])
+        ctx.mixed = os.path.join(ctx.tmp, "mixed.jsonl")
+        with open(ctx.mixed, "w") as fh:
+            for i in range(MIXED_TASKS):
+                fh.write('{"task":"sleep","args":{"ms":%d}}\n' % (100 if i % 10 == 9 else 1))
         write_lines(ctx.blob, json.dumps({"task": "blob", "args": {"data": "x" * BLOB_BYTES}}) + "\n",
                     sizes["blob"])
 

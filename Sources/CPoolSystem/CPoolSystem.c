@@ -65,3 +65,57 @@ int cpool_install_stop_handler(int wake_fd) {
 }
 
 int cpool_stop_requested(void) { return stop_flag != 0; }
+
+/* For the exec task: see CPoolSystem.h. */
+#include <fcntl.h>
+#include <spawn.h>
+#include <sys/syscall.h>
+
+extern char **environ;
+
+int cpool_pidfd_open(int pid) {
+#ifdef SYS_pidfd_open
+    return (int)syscall(SYS_pidfd_open, pid, 0);
+#else
+    (void)pid;
+    errno = ENOSYS;
+    return -1;
+#endif
+}
+
+int cpool_spawn_command(int *pid, const char *path, char *const argv[], char *const envp[], const char *cwd,
+                        int stdin_fd, int stdout_fd, int stderr_fd) {
+    posix_spawn_file_actions_t actions;
+    posix_spawnattr_t attributes;
+    int result = posix_spawn_file_actions_init(&actions);
+    if (result != 0) return result;
+    result = posix_spawnattr_init(&attributes);
+    if (result != 0) {
+        posix_spawn_file_actions_destroy(&actions);
+        return result;
+    }
+    /* dup2 clears close-on-exec on the targets; everything above 2 (the worker's sockets, the
+       supervisor's board at 3) is closed, whatever its flags. */
+    if (result == 0) result = posix_spawn_file_actions_adddup2(&actions, stdin_fd, 0);
+    if (result == 0) result = posix_spawn_file_actions_adddup2(&actions, stdout_fd, 1);
+    if (result == 0) result = posix_spawn_file_actions_adddup2(&actions, stderr_fd, 2);
+    if (result == 0) result = posix_spawn_file_actions_addclosefrom_np(&actions, 3);
+    if (result == 0 && cwd != 0) result = posix_spawn_file_actions_addchdir_np(&actions, cwd);
+    /* Its own process group (so a deadline or a stop reaches everything it started), no blocked
+       signals, and every signal at its default (the worker ignores SIGPIPE; a command must not). */
+    sigset_t empty, all;
+    sigemptyset(&empty);
+    sigfillset(&all);
+    if (result == 0) result = posix_spawnattr_setpgroup(&attributes, 0);
+    if (result == 0) result = posix_spawnattr_setsigmask(&attributes, &empty);
+    if (result == 0) result = posix_spawnattr_setsigdefault(&attributes, &all);
+    if (result == 0)
+        result = posix_spawnattr_setflags(&attributes,
+                                          POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+    if (result == 0) result = posix_spawn(pid, path, &actions, &attributes, argv, envp != 0 ? envp : environ);
+    posix_spawnattr_destroy(&attributes);
+    posix_spawn_file_actions_destroy(&actions);
+    return result;
+}
+
+int cpool_pipe_cloexec(int fds[2]) { return pipe2(fds, O_CLOEXEC); }

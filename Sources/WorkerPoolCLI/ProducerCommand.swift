@@ -19,7 +19,7 @@ public struct ProducerCommand: ParsableCommand {
             --journal does not fit the input (nothing was sent) or is damaged, 74 if writing it (or \
             opening the --pool-log) failed.
             """,
-        subcommands: [KeygenCommand.self])
+        subcommands: [KeygenCommand.self, ExecCommand.self])
 
     @OptionGroup var endpoints: EndpointOptions
 
@@ -211,7 +211,10 @@ public struct ProducerCommand: ParsableCommand {
         return (name, delay)
     }
 
-    public func run() throws {
+    public func run() throws { try runPool(exec: nil) }
+
+    /// Runs the pool: on tasks from the input, or with `exec`, on jobs made from its lines.
+    func runPool(exec: ExecJobs?) throws {
         // The live view draws on stderr; the log then goes through it, so lines print above it.
         let panel = progress == .full && logLevel > .debug ? TerminalPanel() : nil
         let logger = bootstrapLogging(
@@ -237,6 +240,9 @@ public struct ProducerCommand: ParsableCommand {
         configuration.minimumWorkers = waitWorkers ?? localWorkers
         configuration.poolLogPath = poolLog
         configuration.progressIncludesWorkers = panel != nil
+        // Ctrl-C stops running commands at once, as it does under parallel (a cancelled job is
+        // not journaled: a resumed run runs it again).
+        if exec != nil { configuration.cancelGraceMilliseconds = 0 }
         // Local workers get a key pair of their own for this run, allowed alongside --curve-allow.
         let localKeys = try curveKey.flatMap { _ in localWorkers > 0 ? try LocalWorkerKeys() : nil }
         // Explicitly: the signal handler below holds the keys too, so they outlive this call.
@@ -244,13 +250,14 @@ public struct ProducerCommand: ParsableCommand {
         configuration.curve = try loadCurve(extra: localKeys?.keys.publicKey)
         let producer = Producer(configuration: configuration, logger: logger)
 
-        let source = try makeSource(logger: logger)
+        let source = try exec.map { try makeExecSource($0) } ?? makeSource(logger: logger)
         let showProgress =
             progress == .always || (progress == .auto && isatty(STDERR_FILENO) == 1 && logLevel > .debug)
         // With a journal, a result is printed once it is durable, and at once: a crash then
         // leaves no result journaled but unprinted (the resumed run would skip it).
         let printer = ResultPrinter(
-            format: output, showProgress: showProgress, unbuffered: journal != nil, panel: panel)
+            format: output, showProgress: showProgress, unbuffered: journal != nil,
+            exec: exec.map { ExecOutcomePrinter(keepOrder: $0.keepOrder) }, panel: panel)
         // Local workers' log lines go through the panel too, or they would land inside it.
         let relay = try panel.map { try StderrRelay(panel: $0) }
         var spawned: LocalWorkers?
@@ -292,7 +299,7 @@ public struct ProducerCommand: ParsableCommand {
                     spawned = LocalWorkers(
                         try startLocalWorkers(
                             endpoints: bound, curve: localKeys.map { ($0, configuration.curve!.keys.publicKey) },
-                            stderr: relay?.writeEnd, logger: logger))
+                            allowExec: exec != nil, stderr: relay?.writeEnd, logger: logger))
                     relay?.start()
                 },
                 onResult: printer.print,
@@ -406,6 +413,18 @@ public struct ProducerCommand: ParsableCommand {
         return .jsonLines(fileDescriptor: STDIN_FILENO, maxLineLength: maxMessageSize)
     }
 
+    /// `exec`'s jobs, from --input or stdin.
+    private func makeExecSource(_ exec: ExecJobs) throws -> TaskSource {
+        var fd = STDIN_FILENO
+        if let input, input != "-" {
+            fd = open(input, O_RDONLY | O_CLOEXEC)
+            guard fd >= 0 else {
+                throw ValidationError("cannot open --input \(input): \(String(cString: strerror(errno)))")
+            }
+        }
+        return .execLines(fileDescriptor: fd, template: exec.template, maxLineLength: maxMessageSize)
+    }
+
     /// The CURVE settings from --curve-key and --curve-allow, plus `extra` (the local workers' key).
     private func loadCurve(extra: CurveKey?) throws -> CurveServerSettings? {
         guard let curveKey else { return nil }
@@ -425,7 +444,8 @@ public struct ProducerCommand: ParsableCommand {
     }
 
     private func startLocalWorkers(
-        endpoints: PoolEndpoints, curve: (keys: LocalWorkerKeys, serverKey: CurveKey)?, stderr: Int32?,
+        endpoints: PoolEndpoints, curve: (keys: LocalWorkerKeys, serverKey: CurveKey)?, allowExec: Bool,
+        stderr: Int32?,
         logger: Logger
     ) throws -> ChildProcess {
         let path =
@@ -444,6 +464,8 @@ public struct ProducerCommand: ParsableCommand {
         if let curve {
             arguments += ["--curve-key", curve.keys.secretFile, "--curve-server-key", curve.serverKey.z85]
         }
+        // Exec over plaintext is safe here whatever the address: they connect to this host.
+        if allowExec { arguments += ["--allow-exec", "--allow-exec-insecure"] }
         logger.info("Creating \(localWorkers) local worker processes")
         // A process group of their own: the terminal's Ctrl-C reaches only the producer, which
         // finishes the run and sends the workers home; a stuck group can be killed whole.

@@ -22,18 +22,28 @@ final class ResultPrinter: @unchecked Sendable {
 
     /// Write each result at once instead of in blocks (with a journal: what is durable is shown).
     private let unbuffered: Bool
+    /// `producer exec`'s way of showing a job; nil for tasks.
+    private var exec: ExecOutcomePrinter?
 
-    init(format: Format, showProgress: Bool, unbuffered: Bool = false, panel: TerminalPanel? = nil) {
+    init(
+        format: Format, showProgress: Bool, unbuffered: Bool = false, exec: ExecOutcomePrinter? = nil,
+        panel: TerminalPanel? = nil
+    ) {
         self.format = format
         self.showProgress = showProgress
         self.panel = panel
         self.unbuffered = unbuffered
+        self.exec = exec
         buffer.reserveCapacity(1 << 16)
     }
 
     func print(_ outcome: TaskOutcome) {
         lock.lock()
         defer { lock.unlock() }
+        if exec != nil {
+            printJob(outcome)
+            return
+        }
         switch format {
         case .none: return
         case .human:
@@ -58,7 +68,30 @@ final class ResultPrinter: @unchecked Sendable {
     func flush() {
         lock.lock()
         defer { lock.unlock() }
+        if exec != nil, format != .none {
+            var errors: [UInt8] = []
+            exec?.drainAll(format: format, stdout: &buffer, stderr: &errors)
+            writeErrors(errors)
+        }
         flushLocked()
+    }
+
+    /// An exec job: its stdout to ours, its stderr to ours (at once, so a failure is seen as
+    /// it happens), or one JSON line.
+    private func printJob(_ outcome: TaskOutcome) {
+        guard format != .none else { return }
+        var errors: [UInt8] = []
+        exec?.add(outcome, format: format, stdout: &buffer, stderr: &errors)
+        // A job's output as it ends (human): its stdout first, then what it said on stderr.
+        if buffer.count >= 1 << 16 || stdoutIsTerminal || unbuffered || format == .human { flushLocked() }
+        writeErrors(errors)
+    }
+
+    private func writeErrors(_ errors: [UInt8]) {
+        guard !errors.isEmpty else { return }
+        if let panel { return errors.withUnsafeBytes { panel.writeAbove($0, to: STDERR_FILENO) } }
+        if progressShown { clearProgressLocked() }
+        errors.withUnsafeBytes { _ = Syscall.writeAll(STDERR_FILENO, $0) }
     }
 
     private func flushLocked() {

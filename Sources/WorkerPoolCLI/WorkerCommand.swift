@@ -37,6 +37,12 @@ public struct WorkerCommand: ParsableCommand {
     @Option(help: "Task threads per process.")
     var threads: Int = 1
 
+    @Option(
+        help: ArgumentHelp(
+            "With several threads, how long a result may wait (ms) to share a message with others while the process is busy.",
+            discussion: "Fewer, larger messages cost the producer less per task; a thread out of work sends at once."))
+    var resultDelay: Double = 2
+
     @Option(help: "Name to report as this worker's host.")
     var hostName: String?
 
@@ -67,6 +73,8 @@ public struct WorkerCommand: ParsableCommand {
             discussion: "A file older than a few seconds means a stuck worker."))
     var healthFile: String?
 
+    @OptionGroup(title: "Running programs (the exec task)") var exec: ExecOptions
+
     @Option(help: .hidden) var childIndex: Int?
     @Option(help: .hidden) var parentPid: Int32?
     @Option(help: .hidden) var workerId: UInt32?
@@ -86,6 +94,7 @@ public struct WorkerCommand: ParsableCommand {
         guard processes >= 1 else { throw ValidationError("--processes must be at least 1") }
         guard (1...1024).contains(threads) else { throw ValidationError("--threads must be between 1 and 1024") }
         guard maxMessageSize >= 1024 else { throw ValidationError("--max-message-size must be at least 1024") }
+        guard resultDelay >= 0, resultDelay <= 1_000 else { throw ValidationError("--result-delay must be 0-1000 ms") }
         if connect.filter({ $0 == ":" }).count == 1 {
             throw ValidationError(
                 "--connect takes a host name or address (ports 5557-5559); use --tasks, --results and --events for other ports"
@@ -100,6 +109,7 @@ public struct WorkerCommand: ParsableCommand {
         if let maxTasksPerChild, maxTasksPerChild < 1 {
             throw ValidationError("--max-tasks-per-child must be at least 1")
         }
+        try exec.check(endpoints: endpoints.resolve(default: .connecting(to: connect)), curve: curveKey != nil)
     }
 
     /// The CURVE settings from --curve-key and --curve-server-key.
@@ -129,6 +139,9 @@ public struct WorkerCommand: ParsableCommand {
             logger.warning("parent process \(parent) is gone; not starting")
             return
         }
+        if let policy = try exec.policy() {
+            logger.info("exec enabled: \(policy.allowed.map { "only \($0.joined(separator: ", "))" } ?? "any program")")
+        }
         logger.info("starting \(processes) worker processes with \(threads) threads each, producer at \(resolved)")
         // Swift's crash backtracer symbolicates for seconds per crash; the supervisor already
         // reports which task took a process down. Set SWIFT_BACKTRACE yourself to keep it.
@@ -137,7 +150,8 @@ public struct WorkerCommand: ParsableCommand {
         let ownPid = getpid()
         var common =
             endpoints.arguments(for: resolved) + [
-                "--threads", "\(threads)", "--host-name", host, "--max-message-size", "\(maxMessageSize)",
+                "--threads", "\(threads)", "--result-delay", "\(resultDelay)", "--host-name", host,
+                "--max-message-size", "\(maxMessageSize)",
                 "--log-level", logLevel.rawValue, "--parent-pid", "\(ownPid)",
                 "--board-fd", "\(Supervisor.boardFileDescriptor)",
             ]
@@ -145,7 +159,7 @@ public struct WorkerCommand: ParsableCommand {
         if let curveKey, let curveServerKey {
             common += ["--curve-key", curveKey, "--curve-server-key", curveServerKey]
         }
-        common += ["--handshake-give-up", "\(handshakeGiveUp)"]
+        common += ["--handshake-give-up", "\(handshakeGiveUp)"] + exec.childArguments
         let supervisor = try Supervisor(
             processes: processes, threads: threads, executable: ChildProcess.currentExecutable, endpoints: resolved,
             curve: curve, healthFile: healthFile, logger: logger
@@ -180,6 +194,7 @@ public struct WorkerCommand: ParsableCommand {
         logger.info("child process calling self.run()")
         var configuration = WorkerConfiguration(endpoints: endpoints, name: name, host: hostName ?? currentHostName())
         configuration.threads = threads
+        configuration.resultDelayMicroseconds = UInt64(resultDelay * 1_000)
         configuration.maxMessageSize = maxMessageSize
         configuration.workerID = workerId
         configuration.supervisorID = supervisorId
@@ -192,8 +207,9 @@ public struct WorkerCommand: ParsableCommand {
         if boardFd != nil && board == nil {
             logger.warning("cannot map the supervisor's task board; time limits are off")
         }
-        let node = try WorkerNode(
-            configuration: configuration, registry: Self.registryStore.withLock { $0 }, logger: logger, board: board)
+        var registry = Self.registryStore.withLock { $0 }
+        if let policy = try exec.policy() { registry.enableExec(policy) }
+        let node = try WorkerNode(configuration: configuration, registry: registry, logger: logger, board: board)
         node.stopOnSignals()
         let report = try node.run()
         logger.debug(

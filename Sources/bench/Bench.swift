@@ -192,7 +192,8 @@ struct Bench: ParsableCommand {
 
         var logger = Logger(label: "bench-producer", factory: { StreamLogHandler.standardError(label: $0) })
         logger.logLevel = verbose ? .info : .error
-        let registry = TaskRegistry.builtin
+        var registry = TaskRegistry.builtin
+        registry.enableExec(ExecPolicy())
         let threadsRunner = ThreadsRunner(registry: registry, events: PoolEvents(), logger: logger)
         let stepsPerMicrosecond = SpinCalibration.measure(registry: registry, context: threadsRunner.context(thread: 0))
         let cores = ProcessInfo.processInfo.activeProcessorCount

@@ -101,7 +101,7 @@ enum Chart {
         }
 
         // (3) The other workloads: each mode's best tasks/s relative to the fastest mode.
-        let others = ["io-5ms", "large-64k", "large-1m", "crashy", "locked"].filter { name in
+        let others = ["io-5ms", "large-64k", "large-1m", "crashy", "locked", "exec-true"].filter { name in
             measured.contains { $0.workload == name && $0.mode != "peer" }
         }
         if !others.isEmpty {

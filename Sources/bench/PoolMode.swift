@@ -47,7 +47,7 @@ final class LocalWorkers: WorkerGroup {
             arguments: [
                 "--tasks", endpoints.tasks, "--results", endpoints.results, "--events", endpoints.events,
                 "--processes", "\(processes)", "--threads", "\(threads)", "--log-level", "warning",
-                "--parent-pid", "\(getpid())",
+                "--parent-pid", "\(getpid())", "--allow-exec",
             ],
             inherit: [(fd, 1), (fd, 2)], newProcessGroup: true)
     }
@@ -105,7 +105,7 @@ final class NetnsWorkers: WorkerGroup {
                     command: [
                         worker, "--tasks", endpoints.tasks, "--results", endpoints.results, "--events",
                         endpoints.events, "--processes", "1", "--threads", "\(threads)", "--host-name", "h\(host)",
-                        "--log-level", "warning",
+                        "--log-level", "warning", "--allow-exec", "--allow-exec-insecure",
                     ]))
         }
     }

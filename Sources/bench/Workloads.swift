@@ -17,6 +17,8 @@ struct Workload: Sendable {
         case crashy(p: Double, us: Double)
         /// `locked`: spin `us` holding a process-wide lock (code that is not thread-safe).
         case locked(us: Double)
+        /// `exec`: run this program (no arguments) on the worker: spawning a process per task.
+        case exec(program: String)
     }
 
     let name: String
@@ -36,6 +38,7 @@ struct Workload: Sendable {
         Workload(name: "large-1m", kind: .large(bytes: 1 << 20), fullCount: 300, quickCount: 15),
         Workload(name: "crashy", kind: .crashy(p: 0.01, us: 100), fullCount: 500, quickCount: 100),
         Workload(name: "locked", kind: .locked(us: 100), fullCount: 3_000, quickCount: 200),
+        Workload(name: "exec-true", kind: .exec(program: "true"), fullCount: 3_000, quickCount: 100),
     ]
 
     static var names: [String] { all.map(\.name) }
@@ -50,6 +53,7 @@ struct Workload: Sendable {
         case .large: "blob"
         case .crashy: "flaky"
         case .locked: "locked"
+        case .exec: "exec"
         }
     }
 
@@ -75,6 +79,7 @@ struct Workload: Sendable {
         case .large(let bytes): "blob {data: \(bytes / 1024) KiB string}: length and checksum"
         case .crashy(let p, let us): "flaky {p: \(p), us: \(Self.format(us))}: aborts its process with probability p"
         case .locked(let us): "locked {us: \(Self.format(us))}: spins holding a process-wide lock"
+        case .exec(let program): "exec {argv: [\(program)]}: a process spawned and reaped per task"
         }
     }
 
@@ -103,6 +108,8 @@ struct Workload: Sendable {
             shared = Array("{\(steps(us))\"p\":\(p),\"us\":\(us)}".utf8)
         case .locked(let us):
             shared = Array("{\(steps(us))\"us\":\(us)}".utf8)
+        case .exec(let program):
+            shared = Array("{\"argv\":[\"\(program)\"]}".utf8)
         }
         return Array(repeating: shared, count: count)
     }

@@ -22,7 +22,8 @@ struct FuzzTests {
         WireFormat.encode(
             WorkerLoss(process: 7, reason: .died, detail: 9, signalled: true, running: []), supervisor: 8),
         WireFormat.encode(
-            readyThread: 0, hello: WorkerHello(pid: 1, threads: 1, supervisor: 8, name: "Worker-9", host: "h"),
+            ready: TaskLinkInfo(capacity: 1),
+            hello: WorkerHello(pid: 1, threads: 1, supervisor: 8, name: "Worker-9", host: "h"),
             sender: 7),
         WireFormat.encode(EventSnapshot(sequence: 1, shutdown: false, setEvents: ["x"])),
         WireFormat.encode(releasedWorkers: [7]),

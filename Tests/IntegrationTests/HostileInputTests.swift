@@ -96,8 +96,10 @@ struct HostileInputTests {
         let ready = try #require(try tasks.receiveMultipart())
         #expect(ready.count == 2)
         let identity = ready[0]
-        guard case .ready(let threadOwner, 0, let readyHello) = try WireFormat.decodeTaskChannel(ready[1]) else {
-            Issue.record("expected ready from thread 0")
+        guard case .ready(let threadOwner, let link, let readyHello) = try WireFormat.decodeTaskChannel(ready[1]),
+            link == TaskLinkInfo(link: 0, capacity: 1)
+        else {
+            Issue.record("expected ready from link 0, feeding 1 thread")
             return
         }
         guard case .hello(let workerID, let hello) = try nextWorkerMessage() else {
@@ -105,7 +107,7 @@ struct HostileInputTests {
             return
         }
         #expect(hello.name == "Worker-1")
-        #expect(readyHello == hello, "a thread's ready carries its process's hello")
+        #expect(readyHello == hello, "a link's ready carries its process's hello")
         #expect(threadOwner == workerID)
 
         func sendToWorker(_ frames: [[UInt8]]) throws { try tasks.send(multipart: [identity] + frames) }

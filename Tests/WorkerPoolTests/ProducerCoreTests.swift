@@ -16,14 +16,16 @@ struct ProducerCoreTests {
             core = ProducerCore(configuration: configuration, epoch: 7, now: .zero)
         }
 
-        static func hello(supervisor: UInt32 = 50) -> WorkerHello {
-            WorkerHello(pid: 1, threads: 1, supervisor: supervisor, name: "W", host: "h")
+        static func hello(supervisor: UInt32 = 50, threads: UInt16 = 1) -> WorkerHello {
+            WorkerHello(pid: 1, threads: threads, supervisor: supervisor, name: "W", host: "h")
         }
 
-        /// A worker process with one thread that said hello and `ready`, under `key`.
-        mutating func join(_ worker: UInt32, supervisor: UInt32 = 50, key: UInt32 = 0) {
-            let message = TaskChannelMessage.ready(sender: worker, thread: 0, hello: Self.hello(supervisor: supervisor))
-            PeerKey(worker: worker, thread: 0).identity.withUnsafeBytes {
+        /// A worker process of `threads` threads behind one link that said hello and `ready`, under `key`.
+        mutating func join(_ worker: UInt32, supervisor: UInt32 = 50, key: UInt32 = 0, threads: UInt16 = 1) {
+            let message = TaskChannelMessage.ready(
+                sender: worker, link: TaskLinkInfo(capacity: threads),
+                hello: Self.hello(supervisor: supervisor, threads: threads))
+            PeerKey(worker: worker, link: 0).identity.withUnsafeBytes {
                 core.ready(identity: $0, message, key: key, now: now)
             }
         }
@@ -81,6 +83,32 @@ struct ProducerCoreTests {
         pool.result(toFirst[0], from: 1)
         #expect(pool.ended == [toFirst[0]], "the recipient ends it, once")
         #expect(pool.core.duplicates == 1)
+    }
+
+    @Test("a link feeding many threads gets their share of the work in one message, and credit for each")
+    func linkCapacity() {
+        var pool = Harness()
+        pool.join(1, threads: 25)
+        pool.join(2, threads: 1)
+        pool.input(26)
+        let sent = pool.dispatch()
+        let toMany = sent.filter { $0.worker == 1 }
+        let toOne = sent.filter { $0.worker == 2 }
+        #expect(toMany.count == 1, "one message for the 25 threads")
+        #expect(toMany.first?.ids.count == 25, "a share by threads: \(sent.map(\.ids.count))")
+        #expect(toOne.flatMap(\.ids).count == 1)
+    }
+
+    @Test("a link's window covers a running task on each thread and more waiting for it")
+    func linkWindow() {
+        let now = PoolTime.zero
+        var slow = Peer(key: PeerKey(worker: 1, link: 0), TaskLinkInfo(capacity: 25), now: now)
+        for _ in 0..<50 { slow.observe(runMicroseconds: 10_000, tripMicroseconds: 2_000, now: now) }
+        let window = slow.window(prefetchMicroseconds: 5_000, maximum: 1_000)
+        #expect(window > 25 && window <= 50, "25 running and some waiting: \(window)")
+        var fast = Peer(key: PeerKey(worker: 2, link: 0), TaskLinkInfo(capacity: 2), now: now)
+        for _ in 0..<50 { fast.observe(runMicroseconds: 1, tripMicroseconds: 100, now: now) }
+        #expect(fast.window(prefetchMicroseconds: 5_000, maximum: 1_000) == 2_000, "capped per thread")
     }
 
     @Test("a sender that never said hello creates no state, ends nothing and earns no credit")

@@ -45,8 +45,12 @@ struct WireFormatTests {
                 == .workerLost(supervisor: 30, loss))
         let hello = WorkerHello(pid: 5, threads: 2, supervisor: 30, name: "Worker-2", host: "h")
         #expect(
-            try WireFormat.decodeTaskChannel(WireFormat.encode(readyThread: 2, hello: hello, sender: 12))
-                == .ready(sender: 12, thread: 2, hello: hello))
+            try WireFormat.decodeTaskChannel(
+                WireFormat.encode(
+                    ready: TaskLinkInfo(link: 2, capacity: 3, resultDelayMicroseconds: 2_000), hello: hello, sender: 12)
+            )
+                == .ready(
+                    sender: 12, link: TaskLinkInfo(link: 2, capacity: 3, resultDelayMicroseconds: 2_000), hello: hello))
         let snapshot = EventSnapshot(epoch: 77, sequence: 1, shutdown: false, setEvents: [])
         #expect(try WireFormat.decodeBroadcast(WireFormat.encode(snapshot)) == .eventState(snapshot))
     }
@@ -82,12 +86,16 @@ struct WireFormatTests {
         arguments: [
             ([], WireError.emptyMessage),
             ([1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], .unsupportedVersion(1)),
-            ([2, 99, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], .unknownKind(99)),
-            ([2, 1, 0], .truncated(what: "record count", needed: 2, available: 1)),
-            ([2, 2, 0, 0, 0, 0, 0, 0, 0], .truncated(what: "epoch", needed: 4, available: 1)),
-            ([2, 2, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 2, 3], .truncated(what: "task id", needed: 8, available: 3)),
-            ([2, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 9], .trailingBytes(1)),
-            ([2, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], .unexpectedKind(.tasks, socket: "results")),
+            ([2, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], .unsupportedVersion(2)),
+            ([WireFormat.version, 99, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], .unknownKind(99)),
+            ([WireFormat.version, 1, 0], .truncated(what: "record count", needed: 2, available: 1)),
+            ([WireFormat.version, 2, 0, 0, 0, 0, 0, 0, 0], .truncated(what: "epoch", needed: 4, available: 1)),
+            (
+                [WireFormat.version, 2, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 2, 3],
+                .truncated(what: "task id", needed: 8, available: 3)
+            ),
+            ([WireFormat.version, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 9], .trailingBytes(1)),
+            ([WireFormat.version, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], .unexpectedKind(.tasks, socket: "results")),
         ] as [([UInt8], WireError)])
     func hostileWorkerMessages(bytes: [UInt8], expected: WireError) {
         #expect(throws: expected) { try WireFormat.decodeWorkerMessage(bytes) }

@@ -31,4 +31,19 @@ void cpool_forget_stop_fd(int wake_fd);
 /* 1 if SIGTERM or SIGINT arrived since cpool_install_stop_handler, else 0. */
 int cpool_stop_requested(void);
 
+/* pidfd_open(pid, 0): a descriptor that becomes readable when the process ends (Linux 5.3+;
+   -1 with ENOSYS before). Called through syscall(), which is variadic. */
+int cpool_pidfd_open(int pid);
+
+/* pipe2(fds, O_CLOEXEC), which Swift's Glibc module leaves out (it needs _GNU_SOURCE). */
+int cpool_pipe_cloexec(int fds[2]);
+
+/* posix_spawn of `path` for the exec task: stdin, stdout and stderr from the given descriptors,
+   every other descriptor closed, in `cwd` (NULL: unchanged), in a new process group led by the
+   child, with no blocked signals and every signal at its default. `envp` NULL: this process's
+   environment. Returns 0, or the error number (the exec's own failure included: glibc reports
+   it). Needs _GNU_SOURCE for addchdir_np and addclosefrom_np (glibc 2.34+). */
+int cpool_spawn_command(int *pid, const char *path, char *const argv[], char *const envp[], const char *cwd,
+                        int stdin_fd, int stdout_fd, int stderr_fd);
+
 #endif

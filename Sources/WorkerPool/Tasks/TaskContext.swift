@@ -10,6 +10,17 @@ public struct TaskContext: Sendable {
     public let logger: Logger
     public internal(set) var attempt: UInt16
     public internal(set) var taskID: UInt64
+    /// This task's time limit in milliseconds (0: none). The supervisor kills the process when
+    /// it is exceeded, unless the handler was registered to enforce it itself.
+    public internal(set) var timeLimitMilliseconds: UInt32 = 0
+    /// Readable (for ever) once the worker is stopping: a handler that runs a long time polls it.
+    /// -1 outside a worker.
+    var stopFileDescriptor: Int32 = -1
+    /// Where a handler records the process group of a command it runs, so the supervisor can
+    /// kill it if this process dies first; nil outside a worker.
+    var board: RunningTaskBoard?
+    /// The task thread's index on ``board``.
+    var thread = 0
 
     /// For running tasks outside a worker, e.g. `TaskRegistry.run` on threads of your own.
     public init(

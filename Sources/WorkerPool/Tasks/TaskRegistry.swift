@@ -12,6 +12,9 @@ public struct TaskRegistry: Sendable {
     public struct Outcome: Sendable {
         public var status: ResultStatus
         public var payload: [UInt8]
+        /// The task was interrupted because the worker is stopping, not by anything it did: no
+        /// result is sent, so the producer gives it to another worker once this one has left.
+        var abandoned = false
 
         public init(status: ResultStatus, payload: [UInt8]) {
             self.status = status
@@ -22,6 +25,9 @@ public struct TaskRegistry: Sendable {
     typealias Handler = @Sendable (_ payload: [UInt8], _ context: TaskContext) -> Outcome
 
     private var handlers: [String: Handler] = [:]
+    /// Handlers that enforce a task's time limit themselves (`exec` kills its command and
+    /// reports `time-limit`): the supervisor's kill of the whole process waits this much longer.
+    private var timeLimitSlack: [String: UInt32] = [:]
 
     public init() {}
 
@@ -45,6 +51,7 @@ public struct TaskRegistry: Sendable {
         let decoder = JSONDecoder()
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        timeLimitSlack[name] = nil
         handlers[name] = { payload, context in
             let input: Input
             do {
@@ -90,9 +97,22 @@ public struct TaskRegistry: Sendable {
     /// The handler registered under `name`: a task thread resolves it once per name, not per task.
     func handler(named name: String) -> Handler? { handlers[name] }
 
+    /// Registers a handler that makes its own outcomes (statuses other than `ok` and `failed`).
+    /// - Parameter timeLimitSlackMilliseconds: nonzero when the handler ends its task at the
+    ///   time limit itself; the supervisor then kills the process only this much later.
+    mutating func registerRaw(_ name: String, timeLimitSlackMilliseconds: UInt32 = 0, _ handler: @escaping Handler) {
+        precondition(!name.isEmpty && name.utf8.count <= WireFormat.maxNameLength, "task names are 1-255 bytes")
+        handlers[name] = handler
+        timeLimitSlack[name] = timeLimitSlackMilliseconds > 0 ? timeLimitSlackMilliseconds : nil
+    }
+
+    /// How much later than a task's limit the supervisor kills the process, for tasks named `name`.
+    func timeLimitSlack(named name: String) -> UInt32 { timeLimitSlack[name] ?? 0 }
+
     /// The outcome of a task whose name no handler has.
     func unknown(_ name: String) -> Outcome {
-        Outcome(
+        if name == "exec" { return Outcome(status: .unknownTask, payload: Array(Self.execDisabledMessage.utf8)) }
+        return Outcome(
             status: .unknownTask,
             payload: Array("unknown task '\(name)'; this worker knows: \(names.joined(separator: ", "))".utf8))
     }

@@ -12,6 +12,7 @@ public enum WireError: Error, Equatable, Sendable, CustomStringConvertible {
     case unknownStatus(UInt8)
     case fieldTooLong(what: String, length: Int, limit: Int)
     case tooLarge(size: Int, limit: Int)
+    case invalidValue(what: String, value: Int)
 
     public var description: String {
         switch self {
@@ -29,6 +30,7 @@ public enum WireError: Error, Equatable, Sendable, CustomStringConvertible {
         case .unknownStatus(let status): "unknown result status \(status)"
         case .fieldTooLong(let what, let length, let limit): "\(what) is \(length) bytes, limit \(limit)"
         case .tooLarge(let size, let limit): "message of \(size) bytes exceeds the limit of \(limit)"
+        case .invalidValue(let what, let value): "\(what) cannot be \(value)"
         }
     }
 }

@@ -18,7 +18,7 @@ public enum WorkerMessage: Sendable, Equatable {
 
 /// What a worker's task thread sends on the tasks socket.
 public enum TaskChannelMessage: Sendable, Equatable {
-    case ready(sender: UInt32, thread: UInt16, hello: WorkerHello)
+    case ready(sender: UInt32, link: TaskLinkInfo, hello: WorkerHello)
 }
 
 /// Everything the producer may broadcast on the events socket.
@@ -80,10 +80,15 @@ extension WireFormat {
         guard header.kind == .ready, header.count == 1 else {
             throw .unexpectedKind(header.kind, socket: "tasks (producer side)")
         }
-        let thread = try reader.read(UInt16.self, "thread")
+        let link = try reader.read(UInt16.self, "link")
+        let capacity = try reader.read(UInt16.self, "capacity")
+        guard capacity > 0 else { throw .invalidValue(what: "capacity", value: 0) }
+        let delay = try reader.read(UInt32.self, "result delay")
         let hello = try readHello(&reader)
         try reader.expectEnd()
-        return .ready(sender: header.sender, thread: thread, hello: hello)
+        return .ready(
+            sender: header.sender, link: TaskLinkInfo(link: link, capacity: capacity, resultDelayMicroseconds: delay),
+            hello: hello)
     }
 
     private static func readHello(_ reader: inout ByteReader) throws(WireError) -> WorkerHello {

@@ -128,9 +128,11 @@ extension WireFormat {
             count += 1
         }
 
-        public mutating func append(readyThread thread: UInt16, hello: WorkerHello) {
+        public mutating func append(ready link: TaskLinkInfo, hello: WorkerHello) {
             precondition(kind == .ready)
-            writer.append(thread)
+            writer.append(link.link)
+            writer.append(link.capacity)
+            writer.append(link.resultDelayMicroseconds)
             appendHelloFields(hello)
             count += 1
         }
@@ -218,9 +220,9 @@ extension WireFormat {
         return message.finish()
     }
 
-    public static func encode(readyThread thread: UInt16, hello: WorkerHello, sender: UInt32) -> [UInt8] {
+    public static func encode(ready link: TaskLinkInfo, hello: WorkerHello, sender: UInt32) -> [UInt8] {
         var message = MessageWriter(kind: .ready, sender: sender)
-        message.append(readyThread: thread, hello: hello)
+        message.append(ready: link, hello: hello)
         return message.finish()
     }
 

@@ -8,7 +8,7 @@
 /// task      | id u64 | attempt u16 | time limit ms u32 | name length u8 | payload length u32 | name | payload |
 /// result    | id u64 | attempt u16 | status u8 | run time µs u32 | queued µs u32 | payload length u32 | payload |
 /// hello     | pid u32 | threads u16 | supervisor u32 | name length u8 | name | host length u8 | host |
-/// ready     | thread u16 | hello |
+/// ready     | link u16 | capacity u16 | result delay µs u32 | hello |
 /// started   | id u64 | attempt u16 |
 /// heartbeat | done u64 | failed u64 | restarts u32 | held u16 | held × (id u64 | running u8) |
 /// lost      | process u32 | reason u8 | detail i32 | culprit u64 | running u16 | running × (id u64 | attempt u16) |
@@ -26,8 +26,12 @@
 /// for it counts: `lost` comes from the supervisor and names the process), and a result says how
 /// long the task waited in the worker's queue, so a result doubles as the task's acknowledgement
 /// and still measures the round trip.
+///
+/// Version 3: a `ready` comes from a process's task link (a DEALER and a PUSH feeding
+/// `capacity` task threads), not from each thread: one message carries tasks for several
+/// threads of a process, and one carries their results.
 public enum WireFormat {
-    public static let version: UInt8 = 2
+    public static let version: UInt8 = 3
     public static let headerSize = 12
     public static let maxNameLength = 255
     /// Default limit for one message, enforced by the sender and, via `ZMQ_MAXMSGSIZE`, by the receiver.
@@ -316,5 +320,20 @@ public struct TaskAttempt: Sendable, Equatable, Hashable {
     public init(id: UInt64, attempt: UInt16) {
         self.id = id
         self.attempt = attempt
+    }
+}
+
+/// A process's task link as its `ready` describes it: which link of the process (its routing id
+/// is `sender | link`), how many task threads it feeds, and how long it may hold a result to
+/// send it with others (the producer keeps it that much further ahead).
+public struct TaskLinkInfo: Sendable, Equatable {
+    public var link: UInt16
+    public var capacity: UInt16
+    public var resultDelayMicroseconds: UInt32
+
+    public init(link: UInt16 = 0, capacity: UInt16, resultDelayMicroseconds: UInt32 = 0) {
+        self.link = link
+        self.capacity = capacity
+        self.resultDelayMicroseconds = resultDelayMicroseconds
     }
 }

@@ -17,7 +17,8 @@ public final class RunningTaskBoard: @unchecked Sendable {
         public var limitNanoseconds: UInt64
     }
 
-    static let fieldsPerSlot = 4
+    /// Task id, attempt, start, limit, and the process group of a command the task runs (exec).
+    static let fieldsPerSlot = 5
     public let threads: Int
     private let base: UnsafeMutableRawPointer
     private let byteCount: Int
@@ -86,6 +87,32 @@ public final class RunningTaskBoard: @unchecked Sendable {
     }
 
     public var allRunning: [Running] { (0..<threads).compactMap { running(thread: $0) } }
+
+    /// Thread `thread` runs a command in process group `group` (0: none any more). Written before
+    /// the command's process is reaped, so the group id cannot belong to anyone else meanwhile.
+    public func setCommandGroup(thread: Int, _ group: pid_t) {
+        field(thread, 4).store(UInt64(UInt32(bitPattern: group)), ordering: .releasing)
+    }
+
+    /// The process group of the command thread `thread` runs, if any.
+    public func commandGroup(thread: Int) -> pid_t? {
+        let group = pid_t(bitPattern: UInt32(truncatingIfNeeded: field(thread, 4).load(ordering: .acquiring)))
+        return group > 0 ? group : nil
+    }
+
+    /// SIGKILLs the process group of every command still recorded, and forgets them: the
+    /// supervisor calls this when the process died, so no command outlives it. Returns the groups.
+    @discardableResult
+    public func killCommandGroups() -> [pid_t] {
+        var killed: [pid_t] = []
+        for thread in 0..<threads {
+            guard let group = commandGroup(thread: thread) else { continue }
+            kill(-group, SIGKILL)
+            setCommandGroup(thread: thread, 0)
+            killed.append(group)
+        }
+        return killed
+    }
 
     /// Marks every slot idle (before a restarted process reuses the board).
     public func reset() { for thread in 0..<threads { end(thread: thread) } }

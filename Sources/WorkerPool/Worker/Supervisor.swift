@@ -170,6 +170,11 @@ public final class Supervisor: Sendable {
             }
             guard let (slot, ended, stopping) = found else { continue }
             let running = boards[slot].allRunning
+            // Commands (exec) a dead process ran would otherwise run on, unwatched.
+            let orphans = boards[slot].killCommandGroups()
+            if !orphans.isEmpty {
+                logger.warning("killed the process groups of \(orphans.count) commands a dead worker ran")
+            }
             boards[slot].reset()
             let exit = ExitedChild(
                 pid: child.pid, status: status, slot: slot, ended: ended, stopping: stopping, running: running)

@@ -12,12 +12,15 @@ public struct WorkerConfiguration: Sendable {
     public var supervisorID: UInt32 = 0
     /// How often the supervisor restarted this process's slot (reported in heartbeats).
     public var restarts: UInt32 = 0
-    /// Task threads in this process; each has its own task and result sockets.
+    /// Task threads in this process. One owns the task link itself; several share a link thread.
     public var threads: Int = 1
     /// Leave after this many tasks so the supervisor starts a fresh process (nil: never).
     public var maxTasks: Int?
     /// Results of fast tasks are sent together once this much run time has accumulated.
     public var resultFlushMicroseconds: UInt64 = 1_000
+    /// With several threads: how long a result may wait for others to share its message while
+    /// the process is busy (a thread out of work, or a full message, sends at once).
+    public var resultDelayMicroseconds: UInt64 = 2_000
     public var maxMessageSize: Int = WireFormat.defaultMaxMessageSize
     /// How often the worker sends a heartbeat (and re-announces itself to a restarted producer).
     public var heartbeatIntervalMilliseconds: Int = 1_000

@@ -155,7 +155,7 @@ struct WorkerControlLoop {
     /// The hello once every task socket has completed its handshake (so a producer waiting for N
     /// workers spreads the first tasks over all of them), then hello and heartbeat every interval.
     private mutating func introduceAndBeat(now: ContinuousClock.Instant) throws {
-        if !helloSent && node.state.withLock({ $0.readyTaskThreads == configuration.threads }) {
+        if !helloSent && node.state.withLock({ $0.taskLinkReady }) {
             try control.send(hello, dontWait: true)
             helloSent = true
             lastHeartbeat = now

@@ -8,9 +8,10 @@ import ZeroMQ
 /// follows the producer's events, and leaves cleanly on shutdown or ``stop(reason:)``.
 ///
 /// Threads: the thread calling ``run()`` owns the events SUB socket and a control PUSH socket
-/// (hello, heartbeat, goodbye, event requests); each task thread owns its own DEALER (tasks in,
-/// `ready` out) and PUSH (acks and results), so a task's trip through the worker never crosses a
-/// thread.
+/// (hello, heartbeat, goodbye, event requests). The task link, a DEALER (tasks in, `ready` out)
+/// and a PUSH (results), is owned by the one task thread of a single-threaded process (a task's
+/// trip never crosses a thread), or by a ``TaskLink`` thread feeding ``TaskRunner``s through a
+/// ``SharedTaskQueue`` (one message carries tasks or results of several threads).
 public final class WorkerNode: Sendable {
     public let configuration: WorkerConfiguration
     public let events: PoolEvents
@@ -35,14 +36,17 @@ public final class WorkerNode: Sendable {
     /// Wakes the control thread: a task thread became ready or ended, or an event request waits.
     let controlWakeup = Wakeup()
     let counters = Counters()
-    /// Each task thread's received-but-not-started tasks, for heartbeats.
+    /// What the single task thread holds, for heartbeats (empty with several threads).
     let queues: [LocalQueue]
+    /// The tasks and results shared by a multi-threaded process's link and threads.
+    let sharedQueue: SharedTaskQueue?
 
     struct SharedState: Sendable {
         var recycled = false
         var pendingEventRequests: [EventRequest] = []
         var liveTaskThreads = 0
-        var readyTaskThreads = 0
+        /// The task link completed its first handshake.
+        var taskLinkReady = false
     }
 
     /// Lock-free counters shared by the task threads.
@@ -54,7 +58,7 @@ public final class WorkerNode: Sendable {
         let malformed = Atomic<UInt64>(0)
     }
 
-    /// What a task thread holds besides its running task, as it last published it: tasks received
+    /// What the task thread holds besides its running task, as it last published it: tasks received
     /// and not yet started, and tasks run whose results wait in its next batch (still held, as far
     /// as the producer's heartbeat check is concerned). The thread publishes per batch, not per task.
     final class LocalQueue: Sendable {
@@ -68,7 +72,7 @@ public final class WorkerNode: Sendable {
         var receivedAt: UInt64
     }
 
-    /// This process introducing itself; every task thread's `ready` carries it too.
+    /// This process introducing itself; the task link's `ready` carries it too.
     var hello: WorkerHello {
         WorkerHello(
             pid: UInt32(truncatingIfNeeded: getpid()), threads: UInt16(clamping: configuration.threads),
@@ -85,7 +89,13 @@ public final class WorkerNode: Sendable {
         self.workerID = configuration.workerID ?? UInt32.random(in: 1...UInt32.max)
         self.context = try Context()
         self.board = board ?? RunningTaskBoard(threads: configuration.threads)
-        self.queues = (0..<configuration.threads).map { _ in LocalQueue() }
+        if configuration.threads > 1 {
+            self.queues = []
+            self.sharedQueue = SharedTaskQueue(sender: workerID, threads: configuration.threads)
+        } else {
+            self.queues = [LocalQueue()]
+            self.sharedQueue = nil
+        }
         let forwardState = ForwardBox()
         self.events = PoolEvents(forward: { request in forwardState.forward?(request) })
         forwardState.forward = { [weak self] request in self?.enqueue(request) }
@@ -130,8 +140,8 @@ public final class WorkerNode: Sendable {
         stop(reason: "reached --max-tasks-per-child")
     }
 
-    func taskThreadReady() {
-        state.withLock { $0.readyTaskThreads += 1 }
+    func taskLinkReady() {
+        state.withLock { $0.taskLinkReady = true }
         controlWakeup.signal()
     }
 
@@ -220,32 +230,42 @@ public final class WorkerNode: Sendable {
     func heartbeat() -> WorkerHeartbeat {
         let running = board.allRunning.map(\.task.id)
         var held = running.map { HeldTask(id: $0, running: true) }
-        for queue in queues {
-            queue.held.withLock { ids in
-                held.append(
-                    contentsOf: ids.lazy.filter { !running.contains($0) }.map { HeldTask(id: $0, running: false) })
-            }
-        }
+        var waiting = sharedQueue?.held() ?? []
+        for queue in queues { waiting += queue.held.withLock { $0 } }
+        held += waiting.lazy.filter { !running.contains($0) }.map { HeldTask(id: $0, running: false) }
         return WorkerHeartbeat(
             tasksDone: counters.done.load(ordering: .relaxed), tasksFailed: counters.failed.load(ordering: .relaxed),
             restarts: configuration.restarts, held: held)
     }
 
     func startTaskThreads() {
-        state.withLock { $0.liveTaskThreads = configuration.threads }
-        for index in 0..<configuration.threads {
-            let thread = Thread { [self] in
-                do {
-                    try TaskThread(node: self, index: index).run()
-                } catch {
-                    logger.error("task thread \(index + 1) failed: \(error)")
-                    stop(reason: "task thread failed")
-                }
-                state.withLock { $0.liveTaskThreads -= 1 }
-                controlWakeup.signal()
-            }
-            thread.name = "\(configuration.name)-task-\(index + 1)"
-            thread.start()
+        guard let shared = sharedQueue else {
+            startThread(named: "task") { try TaskThread(node: self).run() }
+            return
         }
+        startThread(named: "link") {
+            var link = try TaskLink(node: self, queue: shared)
+            try link.run()
+        }
+        for index in 0..<configuration.threads {
+            startThread(named: "task-\(index + 1)") { TaskRunner(node: self, index: index, queue: shared).run() }
+        }
+    }
+
+    /// Starts a thread the control loop waits for before it says goodbye.
+    private func startThread(named name: String, _ body: @escaping @Sendable () throws -> Void) {
+        state.withLock { $0.liveTaskThreads += 1 }
+        let thread = Thread { [self] in
+            do {
+                try body()
+            } catch {
+                logger.error("\(name) thread failed: \(error)")
+                stop(reason: "\(name) thread failed")
+            }
+            state.withLock { $0.liveTaskThreads -= 1 }
+            controlWakeup.signal()
+        }
+        thread.name = "\(configuration.name)-\(name)"
+        thread.start()
     }
 }

@@ -27,8 +27,8 @@ extension PoolSimulation {
             }
             finish(worker: worker, thread: Int(thread), token: token)
         case .killForTimeLimit(let id, let thread, let token):
-            guard let worker = workers[id], worker.alive, let running = worker.threads[Int(thread)].running,
-                running.token == token
+            guard let worker = workers[id], worker.alive,
+                let running = worker.threads[Int(thread)].running.first(where: { $0.token == token })
             else { return }
             kill(worker, reported: true, culprit: running.record.id)
         case .heartbeat(let id):
@@ -42,10 +42,13 @@ extension PoolSimulation {
             guard let worker = workers[id], worker.alive else { return }
             worker.threads[Int(thread)].connected = true
             worker.threads[Int(thread)].generation += 1
-            let ready = WireFormat.encode(readyThread: thread, hello: worker.hello, sender: id)
+            let ready = WireFormat.encode(
+                ready: TaskLinkInfo(link: thread, capacity: UInt16(worker.threads[Int(thread)].capacity)),
+                hello: worker.hello,
+                sender: id)
             send(
                 .toProducerTasks(
-                    identity: PeerKey(worker: id, thread: thread).identity, bytes: ready, key: worker.key,
+                    identity: PeerKey(worker: id, link: thread).identity, bytes: ready, key: worker.key,
                     incarnation: incarnation))
         case .thaw(let id):
             workers[id]?.frozen = false
@@ -87,7 +90,10 @@ extension PoolSimulation {
     func spawn(supervisor: UInt32, key: UInt32) {
         var id = UInt32(truncatingIfNeeded: random.next())
         while id == 0 || workers[id] != nil { id = UInt32(truncatingIfNeeded: random.next()) }
-        let worker = Worker(id: id, supervisor: supervisor, key: key, threads: random.int(1...4))
+        // Processes of one-thread links (each thread its own connection) and of shared links.
+        let links = random.int(1...3)
+        let worker = Worker(
+            id: id, supervisor: supervisor, key: key, capacities: (0..<links).map { _ in random.int(1...3) })
         workers[id] = worker
         sendToProducer(WireFormat.encode(worker.hello, sender: id), key: key)
         for thread in 0..<worker.threads.count {
@@ -110,10 +116,17 @@ extension PoolSimulation {
     }
 
     func startNext(worker: Worker, thread: Int) {
-        guard worker.alive, worker.threads[thread].running == nil, !worker.threads[thread].queue.isEmpty else { return }
+        while worker.alive && worker.threads[thread].running.count < worker.threads[thread].capacity
+            && !worker.threads[thread].queue.isEmpty
+        {
+            start(worker: worker, thread: thread)
+        }
+    }
+
+    private func start(worker: Worker, thread: Int) {
         let (record, epoch) = worker.threads[thread].queue.removeFirst()
         tokens += 1
-        worker.threads[thread].running = (record, epoch, tokens)
+        worker.threads[thread].running.append((record, epoch, tokens))
         let nature = natures[record.id] ?? Nature(runMilliseconds: 0)
         if nature.poison {
             kill(worker, reported: true, culprit: nil)
@@ -129,8 +142,8 @@ extension PoolSimulation {
     }
 
     func finish(worker: Worker, thread: Int, token: Int) {
-        guard let running = worker.threads[thread].running, running.token == token else { return }
-        worker.threads[thread].running = nil
+        guard let position = worker.threads[thread].running.firstIndex(where: { $0.token == token }) else { return }
+        let running = worker.threads[thread].running.remove(at: position)
         worker.done += 1
         let result = ResultRecord(
             id: running.record.id, attempt: running.record.attempt, status: .ok,
@@ -146,7 +159,7 @@ extension PoolSimulation {
         worker.alive = false
         faultsInjected[reported ? "reported deaths" : "silent deaths", default: 0] += 1
         guard reported else { return }
-        let running = worker.threads.compactMap(\.running).map {
+        let running = worker.threads.flatMap(\.running).map {
             TaskAttempt(id: $0.record.id, attempt: $0.record.attempt)
         }
         let loss = WorkerLoss(

@@ -33,11 +33,13 @@ final class PoolSimulation {
     }
 
     final class Worker {
+        /// A task link: one connection feeding `capacity` threads, which run its queue.
         struct Thread {
+            var capacity = 1
             var generation = 0
             var connected = false
             var queue: [(record: TaskRecord, epoch: UInt32)] = []
-            var running: (record: TaskRecord, epoch: UInt32, token: Int)?
+            var running: [(record: TaskRecord, epoch: UInt32, token: Int)] = []
         }
         let id: UInt32
         let supervisor: UInt32
@@ -47,23 +49,24 @@ final class PoolSimulation {
         var frozen = false
         var done: UInt64 = 0
 
-        init(id: UInt32, supervisor: UInt32, key: UInt32, threads: Int) {
+        init(id: UInt32, supervisor: UInt32, key: UInt32, capacities: [Int]) {
             self.id = id
             self.supervisor = supervisor
             self.key = key
-            self.threads = Array(repeating: Thread(), count: threads)
+            self.threads = capacities.map { Thread(capacity: $0) }
         }
 
         var hello: WorkerHello {
             WorkerHello(
-                pid: id % 100_000, threads: UInt16(threads.count), supervisor: supervisor, name: "W\(id)", host: "sim")
+                pid: id % 100_000, threads: UInt16(threads.reduce(0) { $0 + $1.capacity }), supervisor: supervisor,
+                name: "W\(id)", host: "sim")
         }
 
         /// Held tasks, as a heartbeat lists them.
         var held: [HeldTask] {
             var held: [HeldTask] = []
             for thread in threads {
-                if let running = thread.running { held.append(HeldTask(id: running.record.id, running: true)) }
+                held += thread.running.map { HeldTask(id: $0.record.id, running: true) }
                 held += thread.queue.map { HeldTask(id: $0.record.id, running: false) }
             }
             return held

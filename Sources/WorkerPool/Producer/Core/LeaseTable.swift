@@ -313,9 +313,9 @@ struct LeaseTable {
         return held
     }
 
-    /// Adds a worker thread that takes tasks, holding what it already held.
-    mutating func addPeer(_ key: PeerKey, now: PoolTime) {
+    /// Adds a task link that takes tasks for its threads, holding what it already held.
+    mutating func addPeer(_ key: PeerKey, _ link: TaskLinkInfo, now: PoolTime) {
         guard !credit.contains(key) else { return }
-        credit.add(key, outstanding: holding(key), now: now)
+        credit.add(key, link, outstanding: holding(key), now: now)
     }
 }

@@ -45,7 +45,7 @@ extension ProducerCore {
         // Every known worker (the roster is bounded): one that had threads, or holds tasks, is
         // lost; one that only ever said hello (a stranger's flood, say) is forgotten without a word.
         let silent = roster.live.filter { now.since($0.lastSeen) > silentLimit }
-            .map { (id: $0.id, lastSeen: $0.lastSeen, neverReady: $0.threads.isEmpty) }
+            .map { (id: $0.id, lastSeen: $0.lastSeen, neverReady: $0.links.isEmpty) }
         for worker in silent.sorted(by: { $0.id < $1.id }) {
             if worker.neverReady && !holders.contains(worker.id) {
                 roster.forget(worker.id)
@@ -147,7 +147,7 @@ extension ProducerCore {
         worker.lost = false
         worker.lastSeen = now
         roster[id] = worker
-        for thread in worker.threads { leases.addPeer(PeerKey(worker: id, thread: thread), now: now) }
+        for link in worker.links.values { leases.addPeer(PeerKey(worker: id, link: link.link), link, now: now) }
         record(.workerBack(worker.info), now: now)
     }
 

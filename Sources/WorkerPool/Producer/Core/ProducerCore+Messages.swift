@@ -1,30 +1,28 @@
 /// Messages from workers. `key` is the CURVE key the message came under (an index into the
 /// caller's key table; 0 in plaintext): a worker is bound to the key of its first hello.
 extension ProducerCore {
-    /// A task thread's `ready` on the tasks socket (new, or reconnected: what it had not yet
-    /// been seen holding was lost with the old connection). It carries the process's hello.
+    /// A task link's `ready` on the tasks socket (new, or reconnected: what it had not yet been
+    /// seen holding was lost with the old connection). It carries the process's hello.
     mutating func ready(identity: UnsafeRawBufferPointer, _ message: TaskChannelMessage, key: UInt32, now: PoolTime) {
-        guard case .ready(let sender, let thread, let hello) = message else { return }
-        let peer = PeerKey(worker: sender, thread: thread)
+        guard case .ready(let sender, let link, let hello) = message else { return }
+        let peer = PeerKey(worker: sender, link: link.link)
         guard peer.isIdentity(identity) else {
             rejected.note(.warning, "rejected a ready message whose routing id does not match its sender", into: &logs)
             return
         }
         guard admit(hello, from: sender, key: key, now: now) else { return }
         guard let worker = roster[sender], !worker.released, worker.goodbyeAfter == nil else { return }
-        roster[sender]?.threads.insert(thread)
+        roster[sender]?.links[link.link] = link
         if worker.lost { revive(sender, now: now) }
         guard roster[sender]?.lost == false else { return }  // reported dead: cannot come back
         let known = leases.credit.contains(peer)
-        leases.addPeer(peer, now: now)
+        leases.addPeer(peer, link, now: now)
         let lost = leases.requeueAll(
             where: { $0.holder == peer && $0.state == .dispatched }, lostSince: now, reason: .reconnected)
         if lost > 0 {
             let what = known ? "reconnected" : "is back"
             logs.append(
-                LogLine(
-                    level: .info,
-                    message: "\(roster.name(of: sender)) thread \(thread + 1) \(what); \(lost) tasks sent again"))
+                LogLine(level: .info, message: "\(roster.name(of: sender)) \(what); \(lost) tasks sent again"))
         }
     }
 

@@ -175,10 +175,12 @@ struct ProducerCore {
                 prefetchMicroseconds: configuration.prefetchMicroseconds, maximum: configuration.maxTasksPerThread)
         else { return nil }
         let peer = leases.credit.peers[position]
-        // A fair share of what waits: two tasks for two idle threads go one to each, not both to
-        // the first (a task may wait for another); a long queue still fills each thread's credit.
+        // A fair share of what waits, by threads: two tasks for two idle threads go one to each,
+        // not both to the first (a task may wait for another); a long queue still fills each
+        // link's credit.
         let waiting = leases.retry.count + leases.freshCount
-        let share = max(1, (waiting + leases.credit.count - 1) / leases.credit.count)
+        let threads = max(1, leases.credit.capacity)
+        let share = max(1, (waiting * peer.capacity + threads - 1) / threads)
         let limit = min(credit, configuration.batchSize, share)
         writer.reset(kind: .tasks, epoch: epoch)
         var ids: [UInt64] = []
@@ -225,10 +227,11 @@ struct ProducerCore {
         if peerGone { leases.credit.remove(peer) }
     }
 
-    /// Introduced (hello) and reachable (every thread's `ready`): hold tasks back until enough
+    /// Introduced (hello) and reachable (`ready` for all its threads): hold tasks back until enough
     /// workers are, so the first to connect do not take the whole start of the input.
     private mutating func checkEnoughWorkers() -> Bool {
-        let joined = roster.live.filter { $0.threads.count >= Int($0.info.threads) }.count
+        let joined = roster.live.filter { $0.links.values.reduce(0) { $0 + Int($1.capacity) } >= Int($0.info.threads) }
+            .count
         enoughWorkers = joined >= configuration.minimumWorkers
         return enoughWorkers
     }

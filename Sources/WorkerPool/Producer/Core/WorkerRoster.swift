@@ -24,8 +24,8 @@ struct WorkerRoster {
         var held: Set<UInt64> = []
         /// The running tasks of the last heartbeat (for a death nobody reported).
         var running: [UInt64] = []
-        /// Threads that said `ready`.
-        var threads: Set<UInt16> = []
+        /// Its task links that said `ready`, by index.
+        var links: [UInt16: TaskLinkInfo] = [:]
         var goodbyeAfter: UInt64?
         var released = false
         var lost = false
@@ -97,7 +97,7 @@ struct WorkerRoster {
         while let id = idle.popFirst() {
             guard let worker = workers[id] else { continue }
             // Still at work: it goes back on the list when it stops.
-            guard worker.isGone || worker.threads.isEmpty else { continue }
+            guard worker.isGone || worker.links.isEmpty else { continue }
             workers[id] = nil
             forgotten += 1
             if worker.tasksDone + worker.tasksFailed > 0 { retired.append(Self.summary(of: worker)) }
