@@ -69,6 +69,7 @@ let package = Package(
         .testTarget(name: "PoolSystemTests", dependencies: ["CPoolSystem", "PoolSystem"]),
         .testTarget(name: "ZeroMQTests", dependencies: ["ZeroMQ"]),
         .testTarget(name: "WorkerPoolTests", dependencies: ["WorkerPool"]),
+        .testTarget(name: "WorkerPoolCLITests", dependencies: ["WorkerPoolCLI", "WorkerPool"]),
         .testTarget(
             name: "IntegrationTests",
             dependencies: ["ZeroMQ", "WorkerPool", "producer", "worker", "custom-worker"]

@@ -1,7 +1,8 @@
 #!/bin/sh
 # Installs what building and testing need on Debian/Ubuntu, if it is missing:
 # libzmq and pkg-config to build; as root, also iproute2, iptables, tcpdump and python3 for the
-# tests that build network-namespace hosts (deploy/netns; they are skipped when not root).
+# tests that build network-namespace hosts (deploy/netns; they are skipped when not root), and
+# tmux for the test that drives the live view (--progress full) in a real terminal.
 set -eu
 
 packages=""
@@ -11,6 +12,7 @@ if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
     command -v iptables >/dev/null 2>&1 || packages="$packages iptables"
     command -v tcpdump >/dev/null 2>&1 || packages="$packages tcpdump"
     command -v python3 >/dev/null 2>&1 || packages="$packages python3"
+    command -v tmux >/dev/null 2>&1 || packages="$packages tmux"
 fi
 [ -n "$packages" ] || exit 0
 

@@ -14,8 +14,10 @@ extension Logger.Level: @retroactive ExpressibleByArgument {
 }
 
 /// Installs the `[LEVEL/Process-name]` stderr handler for this process.
-func bootstrapLogging(processName: String, level: Logger.Level) -> Logger {
-    LoggingSystem.bootstrap { _ in ProcessLogHandler(processName: processName, logLevel: level) }
+func bootstrapLogging(
+    processName: String, level: Logger.Level, output: (@Sendable (UnsafeRawBufferPointer) -> Void)? = nil
+) -> Logger {
+    LoggingSystem.bootstrap { _ in ProcessLogHandler(processName: processName, logLevel: level, output: output) }
     var logger = Logger(label: "zmq-worker-pool")
     logger.logLevel = level
     return logger

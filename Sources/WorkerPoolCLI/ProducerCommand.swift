@@ -16,7 +16,8 @@ public struct ProducerCommand: ParsableCommand {
             Tasks are JSON lines, {"task": "multiply", "args": {"a": 3, "b": 3}}, read from --input \
             or stdin, or generated with --demo / --generate. Waits until every task has ended, then \
             broadcasts shutdown so workers leave. Exit status 1 if any task failed, 65 if the \
-            --journal does not fit the input (nothing was sent) or is damaged, 74 if writing it failed.
+            --journal does not fit the input (nothing was sent) or is damaged, 74 if writing it (or \
+            opening the --pool-log) failed.
             """,
         subcommands: [KeygenCommand.self, ExecCommand.self])
 
@@ -127,8 +128,25 @@ public struct ProducerCommand: ParsableCommand {
     @Flag(help: "Leave workers running at the end instead of broadcasting shutdown.")
     var keepWorkers = false
 
-    @Option(help: "Progress line on stderr: auto (on a terminal), always or never.")
+    @Option(
+        help: ArgumentHelp(
+            "Progress on stderr: auto (a line, on a terminal), always (a line), full (a live panel, on a terminal) or never.",
+            discussion: """
+                full redraws a panel in place: totals, rate, ETA and one row per worker process (host, \
+                threads, running, done, failed, restarts, last seen), fitted to the terminal's width. \
+                When stderr is not a terminal it shows nothing, like auto.
+                """))
     var progress: ProgressMode = .auto
+
+    @Option(
+        help: ArgumentHelp(
+            "Append what happens to the pool to this file, one JSON object per line.",
+            discussion: """
+                Workers joining, leaving and lost (and why), tasks sent again (why, from whom to whom), \
+                processes restarted or killed for a time limit, events set and cleared, rejected \
+                messages, and the run's start and end with its summary. See "Watching a run" in the README.
+                """))
+    var poolLog: String?
 
     @Option(help: "Largest message accepted or sent, in bytes.")
     var maxMessageSize: Int = WireFormat.defaultMaxMessageSize
@@ -151,7 +169,7 @@ public struct ProducerCommand: ParsableCommand {
     @Flag(help: "With --curve-key: let in any worker that knows this producer's public key (no allowlist).")
     var curveAllowAny = false
 
-    enum ProgressMode: String, ExpressibleByArgument, CaseIterable { case auto, always, never }
+    enum ProgressMode: String, ExpressibleByArgument, CaseIterable { case auto, always, full, never }
 
     public init() {}
 
@@ -219,7 +237,11 @@ public struct ProducerCommand: ParsableCommand {
 
     /// Runs the pool: on tasks from the input, or with `exec`, on jobs made from its lines.
     func runPool(exec: ExecJobs?) throws {
-        let logger = bootstrapLogging(processName: "MainProcess", level: logLevel)
+        // The live view draws on stderr; the log then goes through it, so lines print above it.
+        let panel = progress == .full && logLevel > .debug ? TerminalPanel() : nil
+        let logger = bootstrapLogging(
+            processName: "MainProcess", level: logLevel,
+            output: panel.map { panel in { @Sendable bytes in panel.writeAbove(bytes, to: STDERR_FILENO) } })
         var configuration = ProducerConfiguration()
         configuration.endpoints = endpoints.resolve(default: .defaultBind)
         configuration.window = window
@@ -240,6 +262,8 @@ public struct ProducerCommand: ParsableCommand {
         configuration.maxMessageSize = maxMessageSize
         configuration.shutdownWorkersAtEnd = !keepWorkers
         configuration.minimumWorkers = waitWorkers ?? localWorkers
+        configuration.poolLogPath = poolLog
+        configuration.progressIncludesWorkers = panel != nil
         // Ctrl-C stops running commands at once, as it does under parallel (a cancelled job is
         // not journaled: a resumed run runs it again).
         if exec != nil { configuration.cancelGraceMilliseconds = 0 }
@@ -257,7 +281,9 @@ public struct ProducerCommand: ParsableCommand {
         // leaves no result journaled but unprinted (the resumed run would skip it).
         let printer = ResultPrinter(
             format: output, showProgress: showProgress, unbuffered: journal != nil,
-            exec: exec.map { ExecOutcomePrinter(keepOrder: $0.keepOrder) })
+            exec: exec.map { ExecOutcomePrinter(keepOrder: $0.keepOrder) }, panel: panel)
+        // Local workers' log lines go through the panel too, or they would land inside it.
+        let relay = try panel.map { try StderrRelay(panel: $0) }
         var spawned: LocalWorkers?
         let interrupts = Mutex(0)
         let signals = onTerminationSignals { number in
@@ -267,6 +293,7 @@ public struct ProducerCommand: ParsableCommand {
             }
             guard count == 1 else {
                 logger.warning("second signal: leaving now")
+                panel?.finish()
                 localKeys?.remove()
                 Foundation.exit(130)
             }
@@ -296,7 +323,8 @@ public struct ProducerCommand: ParsableCommand {
                     spawned = LocalWorkers(
                         try startLocalWorkers(
                             endpoints: bound, curve: localKeys.map { ($0, configuration.curve!.keys.publicKey) },
-                            allowExec: exec != nil, logger: logger))
+                            allowExec: exec != nil, stderr: relay?.writeEnd, logger: logger))
+                    relay?.start()
                 },
                 onResult: printer.print,
                 onProgress: { progress in
@@ -308,13 +336,15 @@ public struct ProducerCommand: ParsableCommand {
                         producer.cancel()
                     }
                 },
-                onWorkers: { workers in
-                    printer.clearProgress()
-                    FileHandle.standardError.write(Data(Self.workerTable(workers).utf8))
-                })
+                onWorkers: { workers in printer.writeAboveProgress(Self.workerTable(workers)) })
         } catch let error as CurveKeyFile.LoadError {
             logger.critical("cannot start: \(error)")
             throw ExitCode(2)
+        } catch let error as PoolLogError {
+            // 74 (EX_IOERR), as for a journal that cannot be written.
+            printer.clearProgress()
+            logger.critical("cannot start: \(error)")
+            throw ExitCode(74)
         } catch let error as JournalError {
             // 65 (EX_DATAERR): the journal does not fit the input, or is unreadable; 74 (EX_IOERR).
             logger.critical("\(error)")
@@ -333,8 +363,12 @@ public struct ProducerCommand: ParsableCommand {
             throw ExitCode(2)
         }
         printer.flush()
-        printer.clearProgress()
+        if panel == nil { printer.clearProgress() }
         spawned?.stop(logger: logger)
+        // The workers' last lines (their goodbyes) print above the panel, then it goes.
+        relay?.finish(timeout: 2)
+        printer.flush()
+        printer.clearProgress()
 
         let line = String(
             format: "Summary: %llu tasks, %llu failed, %.3f s, %.0f tasks/s", summary.tasks, summary.failed,
@@ -436,6 +470,7 @@ public struct ProducerCommand: ParsableCommand {
 
     private func startLocalWorkers(
         endpoints: PoolEndpoints, curve: (keys: LocalWorkerKeys, serverKey: CurveKey)?, allowExec: Bool,
+        stderr: Int32?,
         logger: Logger
     ) throws -> ChildProcess {
         let path =
@@ -459,7 +494,9 @@ public struct ProducerCommand: ParsableCommand {
         logger.info("Creating \(localWorkers) local worker processes")
         // A process group of their own: the terminal's Ctrl-C reaches only the producer, which
         // finishes the run and sends the workers home; a stuck group can be killed whole.
-        return try ChildProcess.spawn(executable: path, arguments: arguments, newProcessGroup: true)
+        return try ChildProcess.spawn(
+            executable: path, arguments: arguments, inherit: stderr.map { [($0, STDERR_FILENO)] } ?? [],
+            newProcessGroup: true)
     }
 
 }

@@ -17,15 +17,21 @@ final class ResultPrinter: @unchecked Sendable {
     private var buffer: [UInt8] = []
     private var progressShown = false
     private let lock = NSLock()
+    /// The live view (`--progress full` on a terminal), in place of the progress line.
+    private let panel: TerminalPanel?
 
     /// Write each result at once instead of in blocks (with a journal: what is durable is shown).
     private let unbuffered: Bool
     /// `producer exec`'s way of showing a job; nil for tasks.
     private var exec: ExecOutcomePrinter?
 
-    init(format: Format, showProgress: Bool, unbuffered: Bool = false, exec: ExecOutcomePrinter? = nil) {
+    init(
+        format: Format, showProgress: Bool, unbuffered: Bool = false, exec: ExecOutcomePrinter? = nil,
+        panel: TerminalPanel? = nil
+    ) {
         self.format = format
         self.showProgress = showProgress
+        self.panel = panel
         self.unbuffered = unbuffered
         self.exec = exec
         buffer.reserveCapacity(1 << 16)
@@ -55,7 +61,9 @@ final class ResultPrinter: @unchecked Sendable {
             outcome.appendJSONLine(to: &buffer)
         }
         buffer.append(0x0A)
-        if buffer.count >= 1 << 16 || stdoutIsTerminal || unbuffered { flushLocked() }
+        // Under the live view, results for the terminal wait for the next frame (a quarter of a
+        // second): one redraw per batch, not per line.
+        if buffer.count >= 1 << 16 || (stdoutIsTerminal && panel == nil) || unbuffered { flushLocked() }
     }
 
     func flush() {
@@ -82,12 +90,18 @@ final class ResultPrinter: @unchecked Sendable {
 
     private func writeErrors(_ errors: [UInt8]) {
         guard !errors.isEmpty else { return }
+        if let panel { return errors.withUnsafeBytes { panel.writeAbove($0, to: STDERR_FILENO) } }
         if progressShown { clearProgressLocked() }
         errors.withUnsafeBytes { _ = Syscall.writeAll(STDERR_FILENO, $0) }
     }
 
     private func flushLocked() {
         guard !buffer.isEmpty else { return }
+        if let panel, stdoutIsTerminal {
+            buffer.withUnsafeBytes { panel.writeAbove($0, to: STDOUT_FILENO) }
+            buffer.removeAll(keepingCapacity: true)
+            return
+        }
         if progressShown && stdoutIsTerminal { clearProgressLocked() }
         // A failed write (stdout closed, say) drops the block; the run goes on.
         buffer.withUnsafeBytes { _ = Syscall.writeAll(STDOUT_FILENO, $0) }
@@ -98,6 +112,7 @@ final class ResultPrinter: @unchecked Sendable {
         lock.lock()
         defer { lock.unlock() }
         flushLocked()
+        if let panel { return panel.update(progress) }
         guard showProgress else { return }
         let rate = progress.elapsedSeconds > 0 ? Double(progress.ended) / progress.elapsedSeconds : 0
         var line =
@@ -117,7 +132,18 @@ final class ResultPrinter: @unchecked Sendable {
     func clearProgress() {
         lock.lock()
         defer { lock.unlock() }
+        panel?.finish()
         clearProgressLocked()
+    }
+
+    /// Writes `text` to stderr where the progress shows, keeping the progress below it.
+    func writeAboveProgress(_ text: String) {
+        lock.lock()
+        defer { lock.unlock() }
+        var bytes = Array(text.utf8)
+        if let panel { return bytes.withUnsafeBytes { panel.writeAbove($0, to: STDERR_FILENO) } }
+        clearProgressLocked()
+        bytes.withUnsafeMutableBytes { _ = write(STDERR_FILENO, $0.baseAddress, $0.count) }
     }
 
     private func clearProgressLocked() {

@@ -8,10 +8,17 @@ public struct ProcessLogHandler: LogHandler {
     public var logLevel: Logger.Level
     public var metadata: Logger.Metadata = [:]
     public let processName: String
+    /// Where each line goes instead of stderr (a live view that keeps itself below the log).
+    private let output: (@Sendable (UnsafeRawBufferPointer) -> Void)?
 
-    public init(processName: String, logLevel: Logger.Level = .info) {
+    /// - Parameter output: receives each whole line instead of stderr; nil writes to stderr.
+    public init(
+        processName: String, logLevel: Logger.Level = .info,
+        output: (@Sendable (UnsafeRawBufferPointer) -> Void)? = nil
+    ) {
         self.processName = processName
         self.logLevel = logLevel
+        self.output = output
     }
 
     public subscript(metadataKey key: String) -> Logger.Metadata.Value? {
@@ -29,6 +36,7 @@ public struct ProcessLogHandler: LogHandler {
         line += "\n"
         // One write(2) per line, so lines from several threads and processes never interleave.
         var bytes = Array(line.utf8)
+        if let output { return bytes.withUnsafeBytes(output) }
         bytes.withUnsafeMutableBytes { _ = write(STDERR_FILENO, $0.baseAddress, $0.count) }
     }
 

@@ -94,6 +94,10 @@ public final class Producer: Sendable {
                 path: $0, mode: configuration.journalResumeMode, ignoreDamage: configuration.journalIgnoresDamage)
         }
         if let journal { logJournal(journal) }
+        let poolLog = try configuration.poolLogPath.map { path throws(PoolLogError) in
+            try PoolLog(path: path, logger: logger)
+        }
+        defer { poolLog?.finish() }
         let feed = TaskFeed(
             capacity: 4_096, wakeup: wakeup,
             resume: journal.map { ResumeFilter(index: $0.index, mode: configuration.journalResumeMode) })
@@ -109,8 +113,8 @@ public final class Producer: Sendable {
         logger.info("producer bound \(sockets.listening)")
         try onBound(sockets.bound)
         var loop = ProducerRunLoop(
-            producer: self, sockets: sockets, feed: feed, pipeline: pipeline, onProgress: onProgress,
-            onWorkers: onWorkers)
+            producer: self, sockets: sockets, feed: feed, pipeline: pipeline, poolLog: poolLog,
+            onProgress: onProgress, onWorkers: onWorkers)
         return try loop.run()
     }
 

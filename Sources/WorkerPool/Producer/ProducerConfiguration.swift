@@ -57,6 +57,12 @@ public struct ProducerConfiguration: Sendable {
     public var maxWorkers = 10_000
     /// Keep each result's payload for ``TaskOutcome``; off when nothing reads it (`--output none`).
     public var keepsResultPayloads = true
+    /// Append what happens to the pool (workers joining, leaving and lost, tasks sent again,
+    /// events, rejected messages, the run's start and end) to this file as JSON lines.
+    public var poolLogPath: String?
+    /// Give every progress report each worker's row (``RunProgress/workerRows``), for a live
+    /// view; a pass over the known workers per tick.
+    public var progressIncludesWorkers = false
 
     public init() {}
 }
@@ -102,6 +108,11 @@ public struct RunProgress: Sendable {
     public var inputFinished: Bool
     public var elapsedSeconds: Double
     public var ended: UInt64 { succeeded + failed }
+    /// Each worker process known, as in ``RunSummary/workers``; empty unless
+    /// ``ProducerConfiguration/progressIncludesWorkers``.
+    public var workerRows: [WorkerSummary] = []
+    /// When this was taken, on the clock of ``WorkerSummary/lastSeen``.
+    public var time: PoolTime = .zero
 }
 
 /// One worker process's share of a run, from its results and heartbeats.
@@ -115,6 +126,12 @@ public struct WorkerSummary: Sendable, Equatable {
     public var restarts: UInt32
     /// `running`, `left`, or `lost` (died or stopped sending heartbeats).
     public var state: String
+    /// Task threads in the process.
+    public var threads: UInt16 = 0
+    /// Tasks running on its threads, as of its last heartbeat.
+    public var running: Int = 0
+    /// When the producer last heard from it (``PoolTime/now``'s clock).
+    public var lastSeen: PoolTime = .zero
 }
 
 /// What a run did.

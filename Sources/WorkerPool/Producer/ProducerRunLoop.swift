@@ -10,6 +10,8 @@ struct ProducerRunLoop {
     let feed: TaskFeed
     /// Journals (with its fsyncs) and reports outcomes on a thread of its own.
     let pipeline: OutcomePipeline
+    /// Writes what happens to the pool on a thread of its own, when there is a pool log.
+    let poolLog: PoolLog?
     let onProgress: ((RunProgress) -> Void)?
     let onWorkers: (([WorkerSummary]) -> Void)?
 
@@ -23,22 +25,33 @@ struct ProducerRunLoop {
     private var lastTick: PoolTime
     private var goodbyeDeadline: PoolTime?
     private var publishState = false
+    /// The events set as last broadcast, to tell the pool log what changed.
+    private var setEvents: Set<String> = []
+    /// Who asked for each event change applied since the last broadcast.
+    private var eventRequesters: [String: String] = [:]
 
     private var configuration: ProducerConfiguration { producer.configuration }
     private var logger: Logger { producer.logger }
 
     init(
-        producer: Producer, sockets: ProducerSockets, feed: TaskFeed, pipeline: OutcomePipeline,
+        producer: Producer, sockets: ProducerSockets, feed: TaskFeed, pipeline: OutcomePipeline, poolLog: PoolLog?,
         onProgress: ((RunProgress) -> Void)?, onWorkers: (([WorkerSummary]) -> Void)?
     ) {
         self.producer = producer
         self.sockets = sockets
         self.feed = feed
         self.pipeline = pipeline
+        self.poolLog = poolLog
         self.onProgress = onProgress
         self.onWorkers = onWorkers
         let now = PoolTime.now
         core = ProducerCore(configuration: producer.configuration, epoch: producer.epoch, now: now)
+        core.record(
+            .runStarted(
+                PoolEvent.RunStart(
+                    epoch: producer.epoch, pid: PoolLog.processID, host: PoolLog.hostName(),
+                    endpoints: sockets.listening)),
+            now: now)
         lastTick = now
         writer = WireFormat.MessageWriter(kind: .tasks, epoch: producer.epoch, capacity: 1 << 16)
         var poller = Poller()
@@ -77,8 +90,12 @@ struct ProducerRunLoop {
         try pipeline.finish()
         if let failure = feed.failure { throw failure }
         logger.info("process shutting down")
-        var summary = core.summary(now: .now)
+        let end = PoolTime.now
+        var summary = core.summary(now: end)
         summary.resumed = feed.resumed
+        core.noteRejections(now: end)
+        core.record(.runEnded(summary, cancelled: core.inputCancelled), now: end)
+        drainPoolEvents()
         return summary
     }
 
@@ -227,18 +244,43 @@ struct ProducerRunLoop {
                 continue
             }
             publishState = true
-            logger.info("event '\(request.name)' \(verb) by \(requester)")
+            eventRequesters[request.name] = requester
         }
         core.eventRequests.removeAll()
         if publishState {
-            try sockets.publisher.send(WireFormat.encode(stateSnapshot()), dontWait: true)
+            let snapshot = stateSnapshot()
+            noteEventChanges(snapshot, now: now)
+            try sockets.publisher.send(WireFormat.encode(snapshot), dontWait: true)
             publishState = false
         }
+        drainPoolEvents()
         if !core.releasable.isEmpty {
             try sockets.publisher.send(
                 WireFormat.encode(releasedWorkers: core.releasable, epoch: producer.epoch), dontWait: true)
             core.releasable.removeAll()
         }
+    }
+
+    /// Events set or cleared since the last broadcast, by a worker's request or by this process.
+    private mutating func noteEventChanges(_ snapshot: EventSnapshot, now: PoolTime) {
+        let names = Set(snapshot.setEvents)
+        for name in names.subtracting(setEvents).sorted() {
+            core.record(.eventChanged(name: name, isSet: true, by: eventRequesters[name]), now: now)
+        }
+        for name in setEvents.subtracting(names).sorted() {
+            core.record(.eventChanged(name: name, isSet: false, by: eventRequesters[name]), now: now)
+        }
+        setEvents = names
+        eventRequesters.removeAll()
+        for line in core.logs { logger.log(level: line.level, "\(line.message)") }
+        core.logs.removeAll(keepingCapacity: true)
+    }
+
+    /// Hands the core's pool events to the pool log (they are dropped without one).
+    private mutating func drainPoolEvents() {
+        guard !core.poolEvents.isEmpty else { return }
+        poolLog?.submit(core.poolEvents)
+        core.poolEvents.removeAll(keepingCapacity: true)
     }
 
     /// The event state as broadcast: with this producer's message limit, which workers respect.

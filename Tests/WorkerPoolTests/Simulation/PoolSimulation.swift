@@ -235,6 +235,8 @@ final class PoolSimulation {
         core.outcomes.removeAll()
         if Self.trace { for line in core.logs { print("\(Double(now) / 1e6) ms [\(line.level)] \(line.message)") } }
         core.logs.removeAll()
+        checkPoolEvents(core.poolEvents)
+        core.poolEvents.removeAll()
         core.eventRequests.removeAll()
         core.releasable.removeAll()
     }
@@ -242,6 +244,17 @@ final class PoolSimulation {
     var outcomeFailure: String?
     var outcomeFailureOverride: String?
     var lastLivenessCheck: UInt64 = 0
+
+    /// Every redelivery the pool log records names its task, the worker that had it and the one
+    /// that gets it, and why.
+    func checkPoolEvents(_ events: [PoolEvent]) {
+        for event in events {
+            guard case .taskRedelivered(let redelivery) = event.kind else { continue }
+            if redelivery.fromID == 0 || redelivery.toID == 0 || redelivery.reason == .none || redelivery.attempt < 2 {
+                outcomeFailure = outcomeFailure ?? "task \(redelivery.id) redelivered without its story: \(redelivery)"
+            }
+        }
+    }
 
     func checkOutcomes(_ outcomes: [TaskOutcome]) {
         for outcome in outcomes {

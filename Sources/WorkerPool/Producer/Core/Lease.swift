@@ -31,6 +31,8 @@ struct Lease {
     /// its last failed attempt.
     var deaths: UInt16 = 0
     var state: State = .queued
+    /// Why it waits to be sent again (set with ``lostSince``), for the pool log.
+    var lostReason: RedeliveryReason = .none
     /// The thread holding the current attempt (while dispatched or started).
     var holder: PeerKey?
     /// The worker the first attempt went to (0: never sent), and those of later attempts:

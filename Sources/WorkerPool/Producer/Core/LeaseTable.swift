@@ -184,9 +184,16 @@ struct LeaseTable {
         return nil
     }
 
+    /// A lost task sent again: since when it was lost, why, and the worker that had it.
+    struct Redelivery {
+        var lostSince: PoolTime
+        var reason: RedeliveryReason
+        var previousWorker: UInt32
+    }
+
     enum DispatchOutcome {
-        /// In the message; `lostSince` is set when this sends a lost task again.
-        case added(lostSince: PoolTime?)
+        /// In the message; `redelivery` is set when this sends a lost task again.
+        case added(redelivery: Redelivery?)
         /// It does not fit in this message: it waits for the next.
         case messageFull
         /// Sent too often without a result: fail it.
@@ -215,14 +222,21 @@ struct LeaseTable {
                     name: lease.name, payload: lease.payload)
                 lease.state = .dispatched
                 lease.holder = peer
+                let redelivery =
+                    lease.lostSince == .zero
+                    ? nil
+                    : Redelivery(
+                        lostSince: lease.lostSince, reason: lease.lostReason,
+                        previousWorker: lease.laterWorkers.last ?? lease.firstWorker)
                 if lease.firstWorker == 0 {
                     lease.firstWorker = peer.worker
                 } else {
                     lease.laterWorkers.append(peer.worker)
                 }
                 lease.dispatchedAt = now
-                defer { lease.lostSince = .zero }
-                return .added(lostSince: lease.lostSince == .zero ? nil : lease.lostSince)
+                lease.lostSince = .zero
+                lease.lostReason = .none
+                return .added(redelivery: redelivery)
             } ?? .gone
         if wasFresh { freshCount -= 1 }
         switch outcome {
@@ -274,7 +288,7 @@ struct LeaseTable {
     /// Puts a dispatched or started task back in the retry queue, returning its credit.
     /// Returns false if it was not out.
     @discardableResult
-    mutating func requeue(_ id: UInt64, lostSince: PoolTime) -> Bool {
+    mutating func requeue(_ id: UInt64, lostSince: PoolTime, reason: RedeliveryReason) -> Bool {
         var holder: PeerKey?
         let wasOut =
             withLease(id) { lease -> Bool in
@@ -283,6 +297,7 @@ struct LeaseTable {
                 lease.state = .queued
                 lease.holder = nil
                 lease.lostSince = lostSince
+                lease.lostReason = reason
                 return true
             } ?? false
         guard wasOut else { return false }
@@ -293,9 +308,9 @@ struct LeaseTable {
 
     /// Requeues every out lease matching `predicate`; returns how many.
     @discardableResult
-    mutating func requeueAll(where predicate: (Lease) -> Bool, lostSince: PoolTime) -> Int {
+    mutating func requeueAll(where predicate: (Lease) -> Bool, lostSince: PoolTime, reason: RedeliveryReason) -> Int {
         let matching = ids(where: { $0.isOut && predicate($0) })
-        for id in matching { requeue(id, lostSince: lostSince) }
+        for id in matching { requeue(id, lostSince: lostSince, reason: reason) }
         return matching.count
     }
 

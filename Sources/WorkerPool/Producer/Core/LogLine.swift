@@ -10,10 +10,14 @@ struct LogLine: Sendable, Equatable {
 /// flood of garbage cannot drown the log; the count is always exact.
 struct RateLimitedLines {
     private(set) var count: UInt64 = 0
+    /// The last message logged (without its count), for the pool log's summary of these.
+    private(set) var lastMessage: String?
 
     mutating func note(_ level: Logger.Level, _ message: @autoclosure () -> String, into lines: inout [LogLine]) {
         guard countShouldLog() else { return }
-        lines.append(LogLine(level: level, message: "\(message()) [\(count) so far]"))
+        let text = message()
+        lastMessage = text
+        lines.append(LogLine(level: level, message: "\(text) [\(count) so far]"))
     }
 
     /// Counts one occurrence; true for the first ten and then one in a thousand.

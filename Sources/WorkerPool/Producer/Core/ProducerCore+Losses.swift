@@ -51,24 +51,29 @@ extension ProducerCore {
                 roster.forget(worker.id)
             } else {
                 workerLost(
-                    worker.id, reason: "no heartbeat for \(silentLimit.seconds) s", loss: nil, lastSign: worker.lastSeen
-                )
+                    worker.id, cause: .silent(seconds: now.since(worker.lastSeen).seconds),
+                    reason: "no heartbeat for \(silentLimit.seconds) s", loss: nil, lastSign: worker.lastSeen, now: now)
             }
         }
-        for id in vanished.sorted() where leases.requeue(id, lostSince: now) {
+        for id in vanished.sorted() where leases.requeue(id, lostSince: now, reason: .vanished) {
             overdue.note(
                 .warning, "task \(id) left its worker without a result arriving; sending it again", into: &logs)
         }
-        for (id, since) in overdueIDs.sorted(by: { $0.id < $1.id }) where leases.requeue(id, lostSince: since) {
+        for (id, since) in overdueIDs.sorted(by: { $0.id < $1.id })
+        where leases.requeue(id, lostSince: since, reason: .notAcknowledged) {
             overdue.note(
                 .warning, "task \(id) did not reach its worker within \(ackLimit.seconds) s; sending it again",
                 into: &logs)
         }
+        noteRejections(now: now)
     }
 
     /// A worker process is gone: its running tasks are charged an attempt (failing after the
     /// last), everything else it held is sent again.
-    mutating func workerLost(_ id: UInt32, reason: String, loss: WorkerLoss?, lastSign: PoolTime) {
+    mutating func workerLost(
+        _ id: UInt32, cause: PoolEvent.WorkerLossDetail.Cause, reason: String, loss: WorkerLoss?, lastSign: PoolTime,
+        now: PoolTime
+    ) {
         guard var worker = roster[id], !worker.isGone else { return }
         worker.lost = true
         worker.dead = loss != nil
@@ -102,16 +107,19 @@ extension ProducerCore {
             guard deaths >= configuration.maxAttempts else { continue }
             if culprit == taskID, retryAfterOverrun(taskID, on: id, error: reason, now: lastSign) { continue }
             guard let lease = leases.remove(taskID) else { continue }
-            failAfterDeaths(lease, culprit: culprit == taskID, reason: reason, worker: worker)
+            failAfterDeaths(lease, culprit: culprit == taskID, reason: reason, worker: worker, now: now)
         }
-        let again = leases.requeueAll(where: { $0.holder?.worker == id }, lostSince: lastSign)
-        logs.append(
-            LogLine(
-                level: .warning,
-                message: "\(worker.name) lost: \(reason); \(again) tasks sent again, \(charged) charged an attempt"))
+        let again = leases.requeueAll(where: { $0.holder?.worker == id }, lostSince: lastSign, reason: .workerLost)
+        record(
+            .workerLost(
+                worker.info, PoolEvent.WorkerLossDetail(cause: cause, reason: reason, requeued: again, charged: charged)
+            ),
+            now: now)
     }
 
-    private mutating func failAfterDeaths(_ lease: Lease, culprit: Bool, reason: String, worker: WorkerRoster.Worker) {
+    private mutating func failAfterDeaths(
+        _ lease: Lease, culprit: Bool, reason: String, worker: WorkerRoster.Worker, now: PoolTime
+    ) {
         let message: String
         let status: ResultStatus
         if culprit {
@@ -125,7 +133,7 @@ extension ProducerCore {
                 "the worker process died while running this task, \(lease.deaths) times "
                 + "(last: \(reason)); giving up (--max-attempts \(configuration.maxAttempts))"
         }
-        logs.append(LogLine(level: .error, message: "task \(lease.id) (\(lease.name)) failed: \(message)"))
+        record(.taskFailed(id: lease.id, name: lease.name, status: status, reason: message), now: now)
         end(
             TaskOutcome(
                 id: lease.id, name: lease.name, status: status, payload: Array(message.utf8), runMicroseconds: 0,
@@ -142,7 +150,7 @@ extension ProducerCore {
         worker.lastSeen = now
         roster[id] = worker
         for link in worker.links.values { leases.addPeer(PeerKey(worker: id, link: link.link), link, now: now) }
-        logs.append(LogLine(level: .info, message: "\(worker.name) is back; it takes work again"))
+        record(.workerBack(worker.info), now: now)
     }
 
     /// A leaving worker is released once every result it sent has arrived; what it still held
@@ -151,13 +159,11 @@ extension ProducerCore {
         guard var worker = roster[id], let expected = worker.goodbyeAfter, worker.resultsReceived >= expected
         else { return }
         if !worker.released {
-            logs.append(
-                LogLine(
-                    level: .info, message: "\(worker.name) left after \(worker.tasksDone + worker.tasksFailed) tasks"))
+            record(.workerLeft(worker.info, tasks: worker.tasksDone + worker.tasksFailed), now: now)
             worker.released = true
             roster[id] = worker
             roster.becameIdle(id)
-            let again = leases.requeueAll(where: { $0.holder?.worker == id }, lostSince: now)
+            let again = leases.requeueAll(where: { $0.holder?.worker == id }, lostSince: now, reason: .workerLeft)
             if again > 0 {
                 logs.append(
                     LogLine(

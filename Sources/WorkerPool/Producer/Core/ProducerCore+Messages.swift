@@ -17,7 +17,8 @@ extension ProducerCore {
         guard roster[sender]?.lost == false else { return }  // reported dead: cannot come back
         let known = leases.credit.contains(peer)
         leases.addPeer(peer, link, now: now)
-        let lost = leases.requeueAll(where: { $0.holder == peer && $0.state == .dispatched }, lostSince: now)
+        let lost = leases.requeueAll(
+            where: { $0.holder == peer && $0.state == .dispatched }, lostSince: now, reason: .reconnected)
         if lost > 0 {
             let what = known ? "reconnected" : "is back"
             logs.append(
@@ -33,12 +34,8 @@ extension ProducerCore {
         case .joined:
             // A flood of hellos must not flood the log: a few joins a tick by name, the rest counted.
             joinsThisTick += 1
-            if joinsThisTick <= Self.joinsLoggedPerTick {
-                logs.append(
-                    LogLine(
-                        level: .info,
-                        message: "\(hello.name) joined from \(hello.host) (pid \(hello.pid), \(hello.threads) threads)")
-                )
+            if joinsThisTick <= Self.joinsLoggedPerTick, let worker = roster[sender] {
+                record(.workerJoined(worker.info), now: now)
             }
             return true
         case .wrongKey:
@@ -192,6 +189,9 @@ extension ProducerCore {
         if roster[sender]?.lost == true { revive(sender, now: now) }
         guard var worker = roster[sender] else { return }
         worker.lastSeen = now
+        if heartbeat.restarts > worker.restarts {
+            record(.processRestarted(worker.info, restarts: heartbeat.restarts), now: now)
+        }
         worker.restarts = heartbeat.restarts
         worker.heartbeats += 1
         worker.held = Set(heartbeat.held.map(\.id))
@@ -218,6 +218,10 @@ extension ProducerCore {
         let how = loss.signalled ? "signal \(loss.detail)" : "exit code \(loss.detail)"
         let reason =
             loss.reason == .timeLimit ? "its task \(loss.culprit) exceeded the time limit" : "it died with \(how)"
-        workerLost(loss.process, reason: reason, loss: loss, lastSign: now)
+        let cause: PoolEvent.WorkerLossDetail.Cause =
+            loss.reason == .timeLimit
+            ? .timeLimit(task: loss.culprit)
+            : .died(signal: loss.signalled ? loss.detail : nil, exitCode: loss.signalled ? nil : loss.detail)
+        workerLost(loss.process, cause: cause, reason: reason, loss: loss, lastSign: now, now: now)
     }
 }

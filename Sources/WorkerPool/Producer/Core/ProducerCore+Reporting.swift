@@ -13,7 +13,8 @@ extension ProducerCore {
         RunProgress(
             submitted: submitted, succeeded: succeeded, failed: failed, inFlight: leases.count,
             workers: roster.live.reduce(0) { count, _ in count + 1 }, inputFinished: inputCancelled || inputEnded,
-            elapsedSeconds: now.since(startedAt).seconds)
+            elapsedSeconds: now.since(startedAt).seconds,
+            workerRows: configuration.progressIncludesWorkers ? workerSummaries() : [], time: now)
     }
 
     func workerSummaries() -> [WorkerSummary] {

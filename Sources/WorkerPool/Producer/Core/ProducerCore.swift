@@ -26,6 +26,8 @@ struct ProducerCore {
     /// Tasks that ended, in the order they ended.
     var outcomes: [TaskOutcome] = []
     var logs: [LogLine] = []
+    /// What happened to the pool, for the pool log (``record(_:now:)`` also logs what deserves a line).
+    var poolEvents: [PoolEvent] = []
     /// Event changes workers asked for, with the asker's name: the caller applies them.
     var eventRequests: [(request: EventRequest, by: String)] = []
     /// Workers to confirm as released in the next broadcast.
@@ -47,6 +49,8 @@ struct ProducerCore {
     var rejected = RateLimitedLines()
     var overdue = RateLimitedLines()
     var redeliveries: UInt64 = 0
+    /// The rejection counts the pool log has been told (``noteRejections(now:)``), in its order.
+    var rejectionsNoted: [UInt64] = [0, 0, 0, 0]
     var worstRedelivery: PoolTime = .zero
     /// Failed attempts held for a retry.
     var retriesScheduled: UInt64 = 0
@@ -197,11 +201,12 @@ struct ProducerCore {
                 id, to: peer.key, into: &writer, now: now, maxMessageSize: configuration.maxMessageSize,
                 maxDispatches: Self.maxDispatches)
             {
-            case .added(let lostSince):
+            case .added(let redelivery):
                 ids.append(id)
-                if let since = lostSince {
-                    worstRedelivery = max(worstRedelivery, now.since(since))
+                if let redelivery {
+                    worstRedelivery = max(worstRedelivery, now.since(redelivery.lostSince))
                     redeliveries += 1
+                    recordRedelivery(id, redelivery, to: peer.key.worker, now: now)
                 }
             case .messageFull:
                 break fill
@@ -210,7 +215,7 @@ struct ProducerCore {
                 // peer that keeps reconnecting): an explicit failure, not an endless loop.
                 guard let lease = leases.remove(id) else { continue }
                 let reason = "sent \(attempts) times without a result; giving up"
-                logs.append(LogLine(level: .error, message: "task \(id) (\(lease.name)): \(reason)"))
+                record(.taskFailed(id: id, name: lease.name, status: .failed, reason: reason), now: now)
                 end(
                     TaskOutcome(
                         id: id, name: lease.name, status: .failed, payload: Array(reason.utf8), runMicroseconds: 0,

@@ -110,7 +110,8 @@ struct WorkerRoster {
         WorkerSummary(
             name: worker.info.name, host: worker.info.host, pid: worker.info.pid, tasksDone: worker.tasksDone,
             tasksFailed: worker.tasksFailed, restarts: worker.restarts,
-            state: worker.lost ? "lost" : worker.released ? "left" : "running")
+            state: worker.lost ? "lost" : worker.released ? "left" : "running", threads: worker.info.threads,
+            running: worker.isGone ? 0 : worker.running.count, lastSeen: worker.lastSeen)
     }
 
     func name(of id: UInt32) -> String { workers[id]?.info.name ?? "worker \(id)" }
