@@ -135,6 +135,8 @@ public struct ProducerCommand: ParsableCommand {
     @Flag(help: "With --curve-key: let in any worker that knows this producer's public key (no allowlist).")
     var curveAllowAny = false
 
+    @OptionGroup(title: "Metrics") var metrics: MetricsOptions
+
     enum ProgressMode: String, ExpressibleByArgument, CaseIterable { case auto, always, never }
 
     public init() {}
@@ -213,6 +215,8 @@ public struct ProducerCommand: ParsableCommand {
         configuration.maxMessageSize = maxMessageSize
         configuration.shutdownWorkersAtEnd = !keepWorkers
         configuration.minimumWorkers = waitWorkers ?? localWorkers
+        let metricsServer = try metrics.start(logger: logger)
+        configuration.publishesMetrics = metricsServer != nil
         // Local workers get a key pair of their own for this run, allowed alongside --curve-allow.
         let localKeys = try curveKey.flatMap { _ in localWorkers > 0 ? try LocalWorkerKeys() : nil }
         // Explicitly: the signal handler below holds the keys too, so they outlive this call.
@@ -333,6 +337,7 @@ public struct ProducerCommand: ParsableCommand {
         }
         if summary.resumed > 0 { text += " | \(summary.resumed) already done (journal)" }
         FileHandle.standardError.write(Data((Self.workerTable(summary.workers) + text + "\n").utf8))
+        metrics.finish(metricsServer, logger: logger)
         if interrupts.withLock({ $0 }) > 0 { throw ExitCode(130) }
         if summary.failed > 0 { throw ExitCode(1) }
     }

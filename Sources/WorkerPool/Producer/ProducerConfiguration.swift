@@ -48,6 +48,10 @@ public struct ProducerConfiguration: Sendable {
     public var maxWorkers = 10_000
     /// Keep each result's payload for ``TaskOutcome``; off when nothing reads it (`--output none`).
     public var keepsResultPayloads = true
+    /// Publish counters, gauges and histograms through swift-metrics (names in
+    /// ``PoolMetricNames``), from a thread of their own every tick. Bootstrap a backend first;
+    /// off, the run pays nothing for metrics.
+    public var publishesMetrics = false
 
     public init() {}
 }

@@ -46,7 +46,9 @@ struct TaskThread {
         let taskIndex = poller.add(tasks, .readable)
         let monitorIndex = poller.add(monitor.socket, .readable)
         let stopIndex = poller.add(fileDescriptor: node.stopSignal.fileDescriptor, .readable)
-        var loop = Loop(node: node, index: index, tasks: tasks, results: results, queue: node.queues[index])
+        var loop = Loop(
+            node: node, index: index, tasks: tasks, results: results, queue: node.queues[index],
+            stats: node.threadStats[index])
         var announced = false
         var busyRounds = 0
 
@@ -89,6 +91,10 @@ struct TaskThread {
         let tasks: Socket
         let results: Socket
         let queue: WorkerNode.LocalQueue
+        let stats: TaskThreadStats
+        /// Bytes through this thread's sockets, stored in `stats` with what it holds.
+        var bytesReceived: UInt64 = 0
+        var bytesSent: UInt64 = 0
         let message = Message()
         var batch: WireFormat.MessageWriter
         var batchEpoch: UInt32 = 0
@@ -103,12 +109,16 @@ struct TaskThread {
         /// The handler of the last task name run: consecutive tasks mostly share a name.
         var lastHandler: (name: String, handler: TaskRegistry.Handler)?
 
-        init(node: WorkerNode, index: Int, tasks: Socket, results: Socket, queue: WorkerNode.LocalQueue) {
+        init(
+            node: WorkerNode, index: Int, tasks: Socket, results: Socket, queue: WorkerNode.LocalQueue,
+            stats: TaskThreadStats
+        ) {
             self.node = node
             self.index = index
             self.tasks = tasks
             self.results = results
             self.queue = queue
+            self.stats = stats
             batch = WireFormat.MessageWriter(kind: .results, sender: node.workerID, capacity: 256)
             context = TaskContext(
                 workerName: node.configuration.name, host: node.configuration.host, events: node.events,
@@ -126,6 +136,8 @@ struct TaskThread {
             for task in local { held.append(task.record.id) }
             held += unsent
             queue.held.withLock { $0 = held }
+            stats.tasksBytesReceived.store(bytesReceived, ordering: .relaxed)
+            stats.resultsBytesSent.store(bytesSent, ordering: .relaxed)
         }
 
         /// Moves every task libzmq has ready into the local queue. No acknowledgement is sent: the
@@ -136,6 +148,7 @@ struct TaskThread {
             defer { if received { publishHeld() } }
             while try tasks.receive(into: message, dontWait: true) {
                 received = true
+                bytesReceived &+= UInt64(message.count)
                 if try tasks.discardRemainingFrames(of: message) > 0 {
                     node.counters.malformed.add(1, ordering: .relaxed)
                     rejected.warning(node.logger, "dropped a task message with extra frames (expected 1)")
@@ -220,7 +233,9 @@ struct TaskThread {
             var finished = WireFormat.MessageWriter(kind: .results, sender: node.workerID, capacity: 256)
             swap(&finished, &batch)
             batchMicroseconds = 0
-            try results.send(finished.finish())
+            let bytes = finished.finish()
+            try results.send(bytes)
+            bytesSent &+= UInt64(bytes.count)
             unsent.removeAll(keepingCapacity: true)
             publishHeld()
             node.counters.resultsSentByEpoch.withLock { $0[flushedEpoch, default: 0] += sent }

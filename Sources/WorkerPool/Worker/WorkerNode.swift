@@ -37,6 +37,9 @@ public final class WorkerNode: Sendable {
     let counters = Counters()
     /// Each task thread's received-but-not-started tasks, for heartbeats.
     let queues: [LocalQueue]
+    /// Each task thread's byte counts, and the board the supervisor reads them from (nil: none).
+    let threadStats: [TaskThreadStats]
+    let statsBoard: WorkerStatsBoard?
 
     struct SharedState: Sendable {
         var recycled = false
@@ -52,6 +55,8 @@ public final class WorkerNode: Sendable {
         /// Results sent per producer run: a goodbye counts only what the current producer should have.
         let resultsSentByEpoch = Mutex<[UInt32: UInt64]>([:])
         let malformed = Atomic<UInt64>(0)
+        /// External programs started: the exec task adds one per program it starts.
+        let execJobs = Atomic<UInt64>(0)
     }
 
     /// What a task thread holds besides its running task, as it last published it: tasks received
@@ -75,9 +80,12 @@ public final class WorkerNode: Sendable {
             supervisor: configuration.supervisorID, name: configuration.name, host: configuration.host)
     }
 
-    /// - Parameter board: the supervisor's shared board; a private one when nil.
+    /// - Parameters:
+    ///   - board: the supervisor's shared board; a private one when nil.
+    ///   - stats: where the supervisor reads this process's totals for its metrics; nil: nowhere.
     public init(
-        configuration: WorkerConfiguration, registry: TaskRegistry, logger: Logger, board: RunningTaskBoard? = nil
+        configuration: WorkerConfiguration, registry: TaskRegistry, logger: Logger, board: RunningTaskBoard? = nil,
+        stats: WorkerStatsBoard? = nil
     ) throws {
         self.configuration = configuration
         self.registry = registry
@@ -86,6 +94,8 @@ public final class WorkerNode: Sendable {
         self.context = try Context()
         self.board = board ?? RunningTaskBoard(threads: configuration.threads)
         self.queues = (0..<configuration.threads).map { _ in LocalQueue() }
+        self.threadStats = (0..<configuration.threads).map { _ in TaskThreadStats() }
+        self.statsBoard = stats
         let forwardState = ForwardBox()
         self.events = PoolEvents(forward: { request in forwardState.forward?(request) })
         forwardState.forward = { [weak self] request in self?.enqueue(request) }

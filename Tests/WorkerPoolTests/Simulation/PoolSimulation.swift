@@ -192,7 +192,8 @@ final class PoolSimulation {
             let nature = natures[id] ?? Nature(runMilliseconds: 0)
             let limit = nature.timeLimitMilliseconds.map { Double($0) / 1_000 }
             core.input(
-                TaskFeed.Entry(id: id, item: .task(name: "sim", payload: Array("{}".utf8), timeLimitSeconds: limit)))
+                TaskFeed.Entry(id: id, item: .task(name: "sim", payload: Array("{}".utf8), timeLimitSeconds: limit)),
+                now: poolNow)
         }
         while let identity = core.nextDispatch(now: poolNow, into: &writer) {
             let bytes = writer.withFinishedBytes { Array($0) }

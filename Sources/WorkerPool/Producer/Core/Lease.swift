@@ -30,6 +30,8 @@ struct Lease {
     var firstWorker: UInt32 = 0
     var laterWorkers: [UInt32] = []
     var dispatchedAt: PoolTime = .zero
+    /// When the core read the task (for the read-to-result latency metric).
+    var submittedAt: PoolTime = .zero
     /// Heartbeats its worker had sent when the task was seen there: a task missing from the
     /// worker's next heartbeats (results and all) was lost in transit.
     var heldSinceHeartbeat: UInt64 = 0

@@ -56,10 +56,12 @@ extension ProducerCore {
             }
         }
         for id in vanished.sorted() where leases.requeue(id, lostSince: now) {
+            counters.noteRequeued(.lostInTransit, 1)
             overdue.note(
                 .warning, "task \(id) left its worker without a result arriving; sending it again", into: &logs)
         }
         for (id, since) in overdueIDs.sorted(by: { $0.id < $1.id }) where leases.requeue(id, lostSince: since) {
+            counters.noteRequeued(.ackTimeout, 1)
             overdue.note(
                 .warning, "task \(id) did not reach its worker within \(ackLimit.seconds) s; sending it again",
                 into: &logs)
@@ -103,6 +105,11 @@ extension ProducerCore {
             failAfterDeaths(lease, culprit: culprit == taskID, reason: reason, worker: worker)
         }
         let again = leases.requeueAll(where: { $0.holder?.worker == id }, lostSince: lastSign)
+        let lossReason: ProducerCounters.LossReason =
+            loss == nil ? .silent : loss?.reason == .timeLimit ? .timeLimit : .died
+        counters.workersLost[lossReason.rawValue] &+= 1
+        counters.threadsLost &+= UInt64(worker.threads.count)
+        counters.noteRequeued(loss == nil ? .workerSilent : .processDied, again)
         logs.append(
             LogLine(
                 level: .warning,
@@ -156,6 +163,9 @@ extension ProducerCore {
             roster[id] = worker
             roster.becameIdle(id)
             let again = leases.requeueAll(where: { $0.holder?.worker == id }, lostSince: now)
+            counters.workersLeft &+= 1
+            counters.threadsLeft &+= UInt64(worker.threads.count)
+            counters.noteRequeued(.workerLeft, again)
             if again > 0 {
                 logs.append(
                     LogLine(

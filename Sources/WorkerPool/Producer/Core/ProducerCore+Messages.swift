@@ -18,6 +18,8 @@ extension ProducerCore {
         let known = leases.credit.contains(peer)
         leases.addPeer(peer, now: now)
         let lost = leases.requeueAll(where: { $0.holder == peer && $0.state == .dispatched }, lostSince: now)
+        if known { counters.threadsReconnected &+= 1 } else { counters.threadsJoined &+= 1 }
+        counters.noteRequeued(.reconnected, lost)
         if lost > 0 {
             let what = known ? "reconnected" : "is back"
             logs.append(
@@ -33,6 +35,7 @@ extension ProducerCore {
         case .known:
             return true
         case .joined:
+            counters.workersJoined &+= 1
             // A flood of hellos must not flood the log: a few joins a tick by name, the rest counted.
             joinsThisTick += 1
             if joinsThisTick <= Self.joinsLoggedPerTick {
@@ -124,6 +127,8 @@ extension ProducerCore {
             return nil
         }
         guard let lease = leases.remove(record.id) else { return nil }
+        counters.latency.record(nanoseconds: now.since(lease.submittedAt).nanoseconds)
+        counters.runTime.record(nanoseconds: UInt64(record.runMicroseconds) &* 1_000)
         if let holder = lease.holder, holder.worker == sender, lease.attempt == record.attempt {
             // The round trip: dispatch to result, less what the worker spent queueing and running.
             let elapsed = now.since(lease.dispatchedAt).microseconds

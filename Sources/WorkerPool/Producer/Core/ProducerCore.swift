@@ -46,6 +46,8 @@ struct ProducerCore {
     var overdue = RateLimitedLines()
     var redeliveries: UInt64 = 0
     var worstRedelivery: PoolTime = .zero
+    /// What metrics report beyond the totals above (see ``metricsSnapshot(now:)``).
+    var counters = ProducerCounters()
 
     // MARK: Run state
 
@@ -81,12 +83,13 @@ struct ProducerCore {
         !inputCancelled && !inputEnded && leases.freshCount < Self.freshTarget && leases.count < configuration.window
     }
 
-    /// New input entries, in id order: each becomes a lease, or ends at once if it cannot be sent.
-    mutating func input(_ entries: [TaskFeed.Entry]) {
-        for entry in entries { input(entry) }
+    /// New input entries, in id order, read at `now`: each becomes a lease, or ends at once if it
+    /// cannot be sent.
+    mutating func input(_ entries: [TaskFeed.Entry], now: PoolTime) {
+        for entry in entries { input(entry, now: now) }
     }
 
-    mutating func input(_ entry: TaskFeed.Entry) {
+    mutating func input(_ entry: TaskFeed.Entry, now: PoolTime) {
         submitted += 1
         switch entry.item {
         case .invalid(let reason):
@@ -107,7 +110,8 @@ struct ProducerCore {
                 timeLimit.map { UInt32(clamping: Int(($0 * 1000).rounded(.up))) }
                 ?? configuration.defaultTimeLimitMilliseconds
             leases.insert(
-                id: entry.id, name: name, payload: payload, timeLimitMilliseconds: limit, digest: entry.digest)
+                id: entry.id, name: name, payload: payload, timeLimitMilliseconds: limit, digest: entry.digest,
+                submittedAt: now)
         }
     }
 
@@ -207,6 +211,7 @@ struct ProducerCore {
             }
         }
         guard !ids.isEmpty else { return nil }
+        counters.dispatched &+= UInt64(ids.count)
         lastDispatch = (peer.key, ids)
         return peer.identity
     }
@@ -216,6 +221,7 @@ struct ProducerCore {
     mutating func dispatchFailed(peerGone: Bool) {
         guard let (peer, ids) = lastDispatch else { return }
         lastDispatch = nil
+        counters.dispatched &-= UInt64(ids.count)
         leases.undispatch(ids, from: peer)
         if peerGone { leases.credit.remove(peer) }
     }
@@ -232,6 +238,7 @@ struct ProducerCore {
 
     mutating func end(_ outcome: TaskOutcome) {
         if outcome.status == .ok { succeeded += 1 } else { failed += 1 }
+        counters.ended[Int(outcome.status.rawValue)] &+= 1
         outcomes.append(outcome)
     }
 }
