@@ -75,7 +75,10 @@ let package = Package(
         ),
         .testTarget(name: "PoolSystemTests", dependencies: ["CPoolSystem", "PoolSystem"]),
         .testTarget(name: "ZeroMQTests", dependencies: ["ZeroMQ"]),
-        .testTarget(name: "WorkerPoolTests", dependencies: ["WorkerPool"]),
+        .testTarget(
+            name: "WorkerPoolTests",
+            dependencies: ["WorkerPool", .product(name: "MetricsTestKit", package: "swift-metrics")]
+        ),
         .testTarget(
             name: "IntegrationTests",
             dependencies: ["ZeroMQ", "WorkerPool", "producer", "worker", "custom-worker"]

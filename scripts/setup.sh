@@ -1,7 +1,8 @@
 #!/bin/sh
 # Installs what building and testing need on Debian/Ubuntu, if it is missing:
 # libzmq and pkg-config to build; as root, also iproute2, iptables, tcpdump and python3 for the
-# tests that build network-namespace hosts (deploy/netns; they are skipped when not root).
+# tests that build network-namespace hosts (deploy/netns; they are skipped when not root), and
+# prometheus (with promtool) for the metrics test, which scrapes a real run.
 set -eu
 
 packages=""
@@ -11,6 +12,7 @@ if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
     command -v iptables >/dev/null 2>&1 || packages="$packages iptables"
     command -v tcpdump >/dev/null 2>&1 || packages="$packages tcpdump"
     command -v python3 >/dev/null 2>&1 || packages="$packages python3"
+    command -v prometheus >/dev/null 2>&1 || packages="$packages prometheus"
 fi
 [ -n "$packages" ] || exit 0
 
@@ -26,5 +28,5 @@ fi
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq
 # shellcheck disable=SC2086 # a list of package names
-$SUDO apt-get install -y -qq $packages >/dev/null
+$SUDO apt-get install -y -qq --no-install-recommends $packages >/dev/null
 pkg-config --exists libzmq

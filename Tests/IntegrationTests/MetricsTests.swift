@@ -25,6 +25,22 @@ struct MetricsTests {
         return String(process.stderr[range].dropFirst("metrics on http://".count).dropLast("/metrics".count))
     }
 
+    static let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent()
+
+    /// The metric names of an exposition's samples (`name{labels} value` or `name value`).
+    static func sampleNames(_ exposition: String) -> Set<String> {
+        Set(
+            exposition.split(separator: "\n").filter { !$0.hasPrefix("#") }.map {
+                String($0.prefix(while: { $0 != "{" && $0 != " " }))
+            })
+    }
+
+    /// Every `workerpool_...` name in `text`.
+    static func metricNames(in text: String) -> Set<String> {
+        Set(text.matches(of: /workerpool_[a-z_]+/).map { String($0.output) })
+    }
+
     @Test(
         "Prometheus scrapes a producer and two workers during a run; its tasks ended by status equal the run's outcomes and summary; promtool accepts the exposition"
     )
@@ -74,11 +90,22 @@ struct MetricsTests {
         #expect(producer.process.isRunning, "the run is still going (its input is open)")
 
         // The exposition as Prometheus reads it, linted by promtool.
+        var exposed = Set<String>()
         for target in [producerTarget] + workerTargets {
             let exposition = try #require(httpGet("http://\(target)/metrics")?.body)
             let lint = try runProgram(promtool, ["check", "metrics"], input: exposition)
             #expect(lint.status == 0, "promtool check metrics on \(target): \(lint.output)")
+            exposed.formUnion(Self.sampleNames(String(decoding: exposition, as: UTF8.self)))
         }
+        // The dashboard in deploy/ asks only for metrics a real run exposes.
+        let dashboard = try String(
+            contentsOf: Self.repository.appendingPathComponent("deploy/grafana/workerpool-dashboard.json"),
+            encoding: .utf8)
+        let wanted = Self.metricNames(in: dashboard)
+        #expect(wanted.count >= 20, "\(wanted)")
+        #expect(
+            wanted.subtracting(exposed).isEmpty,
+            "the dashboard names metrics nobody exposes: \(wanted.subtracting(exposed))")
 
         input.write(Data(Self.tasks(501...1_000).utf8))
         try input.close()

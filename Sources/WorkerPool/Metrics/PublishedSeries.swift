@@ -32,21 +32,40 @@ struct PublishedCounterFamily {
 }
 
 /// A swift-metrics timer (a histogram in Prometheus) fed from a ``FixedHistogram``: the
-/// observations each bucket gained since the last publish are recorded at that bucket's mean,
-/// so a backend given the same bounds counts exactly what the core counted, and the sum is
-/// exact to a nanosecond per bucket and publish.
+/// observations each bucket gained since the last publish are recorded at that bucket's mean, so
+/// a backend given the same bounds puts each in the bucket the core counted it in.
+///
+/// Recording is a call per observation (swift-prometheus takes a lock and walks every bucket:
+/// about 650 instructions), so a publish records at most ``budget`` of them: up to that every
+/// observation, beyond it each bucket its exact share (remainders carried to the next publish).
+/// Quantiles and the mean stay right; `_count` then counts the sample, not the tasks.
 struct PublishedHistogram {
+    /// Observations recorded per publish at most (per tick: about 2,000 a second).
+    static let budget: UInt64 = 512
+
     private let timer: Timer
     private var published = FixedHistogram()
+    /// Fractions of an observation owed to each bucket by earlier scaled publishes.
+    private var carried: [Double] = Array(repeating: 0, count: FixedHistogram.bucketCount)
 
-    init(_ label: String) { timer = Timer(label: label) }
+    init(_ label: String, factory: any MetricsFactory = MetricsSystem.factory) {
+        timer = Timer(label: label, dimensions: [], factory: factory)
+    }
 
     mutating func publish(_ histogram: FixedHistogram) {
-        for index in histogram.counts.indices {
-            let count = histogram.counts[index] &- published.counts[index]
-            guard count > 0 else { continue }
-            let mean = Int64(clamping: (histogram.sums[index] &- published.sums[index]) / count)
-            for _ in 0..<count { timer.recordNanoseconds(mean) }
+        let counts = (0..<FixedHistogram.bucketCount).map { histogram.counts[$0] &- published.counts[$0] }
+        let total = counts.reduce(0, &+)
+        guard total > 0 else { return }
+        let scale = total > Self.budget ? Double(Self.budget) / Double(total) : 1
+        for index in counts.indices where counts[index] > 0 {
+            let mean = Int64(clamping: (histogram.sums[index] &- published.sums[index]) / counts[index])
+            var recorded = counts[index]
+            if scale < 1 {
+                let owed = Double(counts[index]) * scale + carried[index]
+                recorded = UInt64(owed.rounded(.down))
+                carried[index] = owed - Double(recorded)
+            }
+            for _ in 0..<recorded { timer.recordNanoseconds(mean) }
         }
         published = histogram
     }

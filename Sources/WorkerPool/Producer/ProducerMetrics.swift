@@ -80,7 +80,7 @@ struct ProducerMetrics: MetricsPublication {
         let counters = snapshot.counters
         read.publish(snapshot.read)
         dispatched.publish(counters.dispatched)
-        ended.publish(counters.ended)
+        ended.publish(ResultStatus.allCases.map { counters.ended[Int($0.rawValue)] })
         redelivered.publish(counters.requeued)
         inFlight.record(snapshot.inFlight)
         waiting.record(snapshot.waiting)

@@ -15,6 +15,9 @@ struct Lease {
     var name: String = ""
     var payload: [UInt8] = []
     var timeLimitMilliseconds: UInt32 = 0
+    /// When the core read the task, in ``ProducerCounters/ticks(_:)`` (for the latency metric).
+    /// 32 bits fill the padding after the time limit, so the lease (moved per task) stays its size.
+    var submittedTicks: UInt32 = 0
     /// The input task's SHA-256, carried to its outcome for the journal (zero without one).
     var digest: TaskDigest = .zero
     /// Incremented on every dispatch; results name the attempt they belong to.
@@ -30,8 +33,6 @@ struct Lease {
     var firstWorker: UInt32 = 0
     var laterWorkers: [UInt32] = []
     var dispatchedAt: PoolTime = .zero
-    /// When the core read the task (for the read-to-result latency metric).
-    var submittedAt: PoolTime = .zero
     /// Heartbeats its worker had sent when the task was seen there: a task missing from the
     /// worker's next heartbeats (results and all) was lost in transit.
     var heldSinceHeartbeat: UInt64 = 0

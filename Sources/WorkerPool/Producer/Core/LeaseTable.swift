@@ -90,7 +90,7 @@ struct LeaseTable {
     /// Adds a new task, never sent; ids must increase.
     mutating func insert(
         id: UInt64, name: String, payload: [UInt8], timeLimitMilliseconds: UInt32, digest: TaskDigest = .zero,
-        submittedAt: PoolTime = .zero
+        submittedTicks: UInt32 = 0
     ) {
         precondition(id > newest, "lease ids must increase")
         if id - base >= UInt64(slots.count) { makeRoom(for: id) }
@@ -103,7 +103,7 @@ struct LeaseTable {
         slots[index].payload = payload
         slots[index].timeLimitMilliseconds = timeLimitMilliseconds
         slots[index].digest = digest
-        slots[index].submittedAt = submittedAt
+        slots[index].submittedTicks = submittedTicks
     }
 
     /// Grows the ring if it is crowded, else moves the leases that would block `id` to the overflow.

@@ -127,7 +127,7 @@ extension ProducerCore {
             return nil
         }
         guard let lease = leases.remove(record.id) else { return nil }
-        counters.latency.record(nanoseconds: now.since(lease.submittedAt).nanoseconds)
+        counters.latency.record(nanoseconds: ProducerCounters.nanoseconds(since: lease.submittedTicks, now: now))
         counters.runTime.record(nanoseconds: UInt64(record.runMicroseconds) &* 1_000)
         if let holder = lease.holder, holder.worker == sender, lease.attempt == record.attempt {
             // The round trip: dispatch to result, less what the worker spent queueing and running.

@@ -111,7 +111,7 @@ struct ProducerCore {
                 ?? configuration.defaultTimeLimitMilliseconds
             leases.insert(
                 id: entry.id, name: name, payload: payload, timeLimitMilliseconds: limit, digest: entry.digest,
-                submittedAt: now)
+                submittedTicks: ProducerCounters.ticks(now))
         }
     }
 
@@ -236,7 +236,8 @@ struct ProducerCore {
 
     // MARK: Ending tasks
 
-    mutating func end(_ outcome: TaskOutcome) {
+    @inline(__always)
+    mutating func end(_ outcome: consuming TaskOutcome) {
         if outcome.status == .ok { succeeded += 1 } else { failed += 1 }
         counters.ended[Int(outcome.status.rawValue)] &+= 1
         outcomes.append(outcome)
