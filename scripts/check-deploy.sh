@@ -11,7 +11,11 @@
 #   6. compose.yaml and compose.curve.yaml: services, build context and Dockerfile paths, secrets
 #      (no `docker compose config` here: there is no Docker engine)
 #   7. deploy/ssh/pool-ssh.sh for real, through a local stand-in for ssh and a stub worker
-# Installs shellcheck, yamllint, systemd (apt) and kubernetes-validate (pip) if they are missing.
+#   8. metrics: the Grafana dashboard is JSON whose queries (and the KEDA ScaledObject's) name only
+#      metrics the code publishes (Sources/WorkerPool/Metrics/PoolMetricNames.swift); promtool
+#      check config on the Prometheus configs; pod annotations, container ports and --metrics agree
+# Installs shellcheck, yamllint, systemd, prometheus (apt: promtool) and kubernetes-validate (pip)
+# if they are missing.
 # Prints one line per failure and exits 1 if anything failed.
 #
 #   sh scripts/check-deploy.sh
@@ -30,6 +34,7 @@ missing=""
 command -v shellcheck >/dev/null 2>&1 || missing="$missing shellcheck"
 command -v yamllint >/dev/null 2>&1 || missing="$missing yamllint"
 command -v systemd-analyze >/dev/null 2>&1 || missing="$missing systemd"
+command -v promtool >/dev/null 2>&1 || missing="$missing prometheus"
 if [ -n "$missing" ]; then
     step "installing$missing"
     if [ "$(id -u)" -eq 0 ]; then
@@ -472,6 +477,118 @@ EOF
 # ---- 7. the ssh launcher, for real -----------------------------------------------------------
 step "pool-ssh.sh (local stand-in for ssh, stub worker)"
 sh deploy/ssh/test-pool-ssh.sh >"$tmp/out" 2>&1 || { fail "deploy/ssh/test-pool-ssh.sh:"; cat "$tmp/out" >&2; }
+
+# ---- 8. metrics: dashboard, scrape configs, annotations, KEDA --------------------------------
+step "metrics: dashboard queries, Prometheus configs, annotations, KEDA"
+for dashboard in deploy/grafana/*.json; do
+    "$python" -m json.tool "$dashboard" >/dev/null 2>"$tmp/out" || { fail "$dashboard is not JSON:"; cat "$tmp/out" >&2; }
+done
+promtool check config deploy/prometheus/compose.yml >"$tmp/out" 2>&1 \
+    || { fail "promtool check config deploy/prometheus/compose.yml:"; cat "$tmp/out" >&2; }
+# Debian's Prometheus is built without Kubernetes discovery: check the rest of the file (the
+# relabelling) with the discovery swapped for a static target.
+"$python" - "$tmp/kubernetes.yml" <<'EOF' || fail "cannot prepare deploy/prometheus/kubernetes.yml for promtool"
+import sys, yaml
+config = yaml.safe_load(open("deploy/prometheus/kubernetes.yml"))
+for job in config["scrape_configs"]:
+    if job.pop("kubernetes_sd_configs", None) is not None:
+        job["static_configs"] = [{"targets": ["pod.example:9464"]}]
+yaml.safe_dump(config, open(sys.argv[1], "w"))
+EOF
+promtool check config "$tmp/kubernetes.yml" >"$tmp/out" 2>&1 \
+    || { fail "promtool check config deploy/prometheus/kubernetes.yml (discovery swapped):"; cat "$tmp/out" >&2; }
+"$python" - >"$tmp/out" 2>&1 <<'EOF' || { fail "metrics cross-checks:"; cat "$tmp/out" >&2; }
+import glob, json, re, sys
+import yaml
+
+problems = []
+# The names the code publishes; a histogram also appears as _bucket, _sum and _count.
+source = open("Sources/WorkerPool/Metrics/PoolMetricNames.swift").read()
+names = set(re.findall(r'"(workerpool_[a-z_]+)"', source))
+histograms = set(re.findall(r'name: (\w+), kind: \.histogram', source))
+constants = dict(re.findall(r'static let (\w+) = "(workerpool_[a-z_]+)"', source))
+for constant in histograms:
+    base = constants.get(constant)
+    if base:
+        names |= {base + "_bucket", base + "_sum", base + "_count"}
+if len(names) < 20:
+    problems.append(f"found only {len(names)} metric names in PoolMetricNames.swift")
+
+def check_expression(where, expression):
+    used = set(re.findall(r"\bworkerpool_[a-z_]+", expression))
+    if not used:
+        problems.append(f"{where}: {expression!r} names no workerpool_ metric")
+    for name in sorted(used - names):
+        problems.append(f"{where}: {name} is not a metric the pool publishes")
+
+def walk(node, where):
+    if isinstance(node, dict):
+        if isinstance(node.get("expr"), str):
+            check_expression(where, node["expr"])
+        for key, value in node.items():
+            walk(value, f"{where} / {node.get('title', key)}" if key == "targets" else where)
+    elif isinstance(node, list):
+        for item in node:
+            walk(item, where)
+
+for path in sorted(glob.glob("deploy/grafana/*.json")):
+    dashboard = json.load(open(path))
+    expressions = []
+    walk(dashboard, path)
+    if not any(p.get("targets") for p in dashboard.get("panels", [])):
+        problems.append(f"{path}: no panel has a query")
+
+scaled = yaml.safe_load(open("deploy/kubernetes/keda/scaledobject.yaml"))
+if scaled.get("kind") != "ScaledObject" or not str(scaled.get("apiVersion", "")).startswith("keda.sh/"):
+    problems.append("deploy/kubernetes/keda/scaledobject.yaml is not a KEDA ScaledObject")
+target = (scaled.get("spec") or {}).get("scaleTargetRef") or {}
+workers = [d for d in yaml.safe_load_all(open("deploy/kubernetes/worker-deployment.yaml")) if d]
+deployment = next((d for d in workers if d.get("kind") == "Deployment"), {})
+if target.get("name") != deployment.get("metadata", {}).get("name"):
+    problems.append(f"the ScaledObject scales {target.get('name')}, not the worker Deployment")
+if scaled.get("metadata", {}).get("namespace") != deployment.get("metadata", {}).get("namespace"):
+    problems.append("the ScaledObject is not in the worker Deployment's namespace")
+for trigger in (scaled.get("spec") or {}).get("triggers") or []:
+    if trigger.get("type") == "prometheus":
+        check_expression("ScaledObject trigger", trigger.get("metadata", {}).get("query", ""))
+        if "workerpool_tasks_waiting" not in trigger.get("metadata", {}).get("query", ""):
+            problems.append("the ScaledObject does not scale on workerpool_tasks_waiting")
+
+# Each scraped pod: the annotation's port is a container port named metrics, where --metrics listens.
+for path, kind in (("deploy/kubernetes/producer-job.yaml", "Job"), ("deploy/kubernetes/worker-deployment.yaml", "Deployment")):
+    for document in (d for d in yaml.safe_load_all(open(path)) if d and d.get("kind") == kind):
+        template = document["spec"]["template"]
+        annotations = template.get("metadata", {}).get("annotations") or {}
+        if annotations.get("prometheus.io/scrape") != "true":
+            problems.append(f"{path}: the pod is not annotated prometheus.io/scrape: \"true\"")
+            continue
+        port = annotations.get("prometheus.io/port")
+        for container in template["spec"]["containers"]:
+            ports = {str(p.get("containerPort")): p.get("name") for p in container.get("ports") or []}
+            if ports.get(port) != "metrics":
+                problems.append(f"{path}: annotated port {port} is not the container port named metrics")
+            command = [str(c) for c in container.get("command") or []]
+            listen = command[command.index("--metrics") + 1] if "--metrics" in command else ""
+            if not listen.endswith(":" + str(port)):
+                problems.append(f"{path}: --metrics {listen or '(missing)'} does not listen on the annotated port {port}")
+
+compose = yaml.safe_load(open("deploy/docker/compose.yaml"))
+prometheus = yaml.safe_load(open("deploy/prometheus/compose.yml"))
+for service in ("producer", "worker"):
+    command = [str(c) for c in compose["services"][service].get("command") or []]
+    if "--metrics" not in command:
+        problems.append(f"deploy/docker/compose.yaml: {service} serves no --metrics")
+        continue
+    port = command[command.index("--metrics") + 1].rsplit(":", 1)[-1]
+    jobs = {job["job_name"]: job for job in prometheus["scrape_configs"]}
+    job = json.dumps(jobs.get(service, {}))
+    if service not in job or port not in job:
+        problems.append(f"deploy/prometheus/compose.yml does not scrape {service} on port {port}")
+
+for line in problems:
+    print(line)
+sys.exit(1 if problems else 0)
+EOF
 
 if [ "$failures" -gt 0 ]; then
     echo "check-deploy: $failures check(s) failed" >&2

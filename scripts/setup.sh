@@ -3,6 +3,7 @@
 # libzmq and pkg-config to build; as root, also iproute2, iptables, tcpdump and python3 for the
 # tests that build network-namespace hosts (deploy/netns; they are skipped when not root), and
 # tmux for the test that drives the live view (--progress full) in a real terminal.
+# prometheus (with promtool) for the metrics test, which scrapes a real run.
 set -eu
 
 packages=""
@@ -13,6 +14,7 @@ if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
     command -v tcpdump >/dev/null 2>&1 || packages="$packages tcpdump"
     command -v python3 >/dev/null 2>&1 || packages="$packages python3"
     command -v tmux >/dev/null 2>&1 || packages="$packages tmux"
+    command -v prometheus >/dev/null 2>&1 || packages="$packages prometheus"
 fi
 [ -n "$packages" ] || exit 0
 
@@ -28,5 +30,5 @@ fi
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq
 # shellcheck disable=SC2086 # a list of package names
-$SUDO apt-get install -y -qq $packages >/dev/null
+$SUDO apt-get install -y -qq --no-install-recommends $packages >/dev/null
 pkg-config --exists libzmq

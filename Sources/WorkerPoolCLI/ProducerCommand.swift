@@ -169,6 +169,8 @@ public struct ProducerCommand: ParsableCommand {
     @Flag(help: "With --curve-key: let in any worker that knows this producer's public key (no allowlist).")
     var curveAllowAny = false
 
+    @OptionGroup(title: "Metrics") var metrics: MetricsOptions
+
     enum ProgressMode: String, ExpressibleByArgument, CaseIterable { case auto, always, full, never }
 
     public init() {}
@@ -267,6 +269,8 @@ public struct ProducerCommand: ParsableCommand {
         // Ctrl-C stops running commands at once, as it does under parallel (a cancelled job is
         // not journaled: a resumed run runs it again).
         if exec != nil { configuration.cancelGraceMilliseconds = 0 }
+        let metricsServer = try metrics.start(logger: logger)
+        configuration.publishesMetrics = metricsServer != nil
         // Local workers get a key pair of their own for this run, allowed alongside --curve-allow.
         let localKeys = try curveKey.flatMap { _ in localWorkers > 0 ? try LocalWorkerKeys() : nil }
         // Explicitly: the signal handler below holds the keys too, so they outlive this call.
@@ -400,6 +404,7 @@ public struct ProducerCommand: ParsableCommand {
         if summary.retries > 0 { text += " | \(summary.retries) failed attempts retried" }
         if summary.resumed > 0 { text += " | \(summary.resumed) already done (journal)" }
         FileHandle.standardError.write(Data((Self.workerTable(summary.workers) + text + "\n").utf8))
+        metrics.finish(metricsServer, logger: logger)
         if interrupts.withLock({ $0 }) > 0 { throw ExitCode(130) }
         if summary.failed > 0 { throw ExitCode(1) }
     }

@@ -81,6 +81,9 @@ public struct WorkerCommand: ParsableCommand {
     @Option(help: .hidden) var supervisorId: UInt32 = 0
     @Option(help: .hidden) var restarts: UInt32 = 0
     @Option(help: .hidden) var boardFd: Int32?
+    @Option(help: .hidden) var statsFd: Int32?
+
+    @OptionGroup(title: "Metrics") var metrics: MetricsOptions
 
     public init() {}
 
@@ -153,16 +156,17 @@ public struct WorkerCommand: ParsableCommand {
                 "--threads", "\(threads)", "--result-delay", "\(resultDelay)", "--host-name", host,
                 "--max-message-size", "\(maxMessageSize)",
                 "--log-level", logLevel.rawValue, "--parent-pid", "\(ownPid)",
-                "--board-fd", "\(Supervisor.boardFileDescriptor)",
+                "--board-fd", "\(Supervisor.boardFileDescriptor)", "--stats-fd", "\(Supervisor.statsFileDescriptor)",
             ]
         if let maxTasksPerChild { common += ["--max-tasks-per-child", "\(maxTasksPerChild)"] }
         if let curveKey, let curveServerKey {
             common += ["--curve-key", curveKey, "--curve-server-key", curveServerKey]
         }
         common += ["--handshake-give-up", "\(handshakeGiveUp)"] + exec.childArguments
+        let metricsServer = try metrics.start(logger: logger)
         let supervisor = try Supervisor(
             processes: processes, threads: threads, executable: ChildProcess.currentExecutable, endpoints: resolved,
-            curve: curve, healthFile: healthFile, logger: logger
+            curve: curve, healthFile: healthFile, publishesMetrics: metricsServer != nil, logger: logger
         ) { [common, healthFile] child in
             // Each process writes its own file; the supervisor combines them into --health-file.
             let health = healthFile.map { ["--health-file", Supervisor.healthFile($0, child: child.index)] } ?? []
@@ -177,6 +181,7 @@ public struct WorkerCommand: ParsableCommand {
         }
         let code = try supervisor.run()
         withExtendedLifetime(signals) {}
+        metrics.finish(metricsServer, logger: logger)
         logger.info("process exiting with exitcode \(code)")
         if code != 0 { throw ExitCode(code) }
     }
@@ -209,7 +214,9 @@ public struct WorkerCommand: ParsableCommand {
         }
         var registry = Self.registryStore.withLock { $0 }
         if let policy = try exec.policy() { registry.enableExec(policy) }
-        let node = try WorkerNode(configuration: configuration, registry: registry, logger: logger, board: board)
+        let stats = statsFd.flatMap { WorkerStatsBoard(fileDescriptor: $0) }
+        let node = try WorkerNode(
+            configuration: configuration, registry: registry, logger: logger, board: board, stats: stats)
         node.stopOnSignals()
         let report = try node.run()
         logger.debug(

@@ -26,7 +26,8 @@ struct ProducerCoreRetryTests {
         }
         for worker in workers { pool.join(worker, supervisor: 50 + worker) }
         pool.core.input(
-            TaskFeed.Entry(id: 1, item: .task(name: "job", payload: Array("{}".utf8), retries: taskRetries)))
+            TaskFeed.Entry(id: 1, item: .task(name: "job", payload: Array("{}".utf8), retries: taskRetries)),
+            now: pool.now)
         pool.core.endInput()
         return pool
     }

@@ -32,7 +32,7 @@ struct ProducerCoreTests {
 
         mutating func input(_ count: Int) {
             for id in 1...UInt64(count) {
-                core.input(TaskFeed.Entry(id: id, item: .task(name: "multiply", payload: Array("{}".utf8))))
+                core.input(TaskFeed.Entry(id: id, item: .task(name: "multiply", payload: Array("{}".utf8))), now: now)
             }
             core.endInput()
         }

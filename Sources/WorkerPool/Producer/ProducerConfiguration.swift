@@ -63,6 +63,10 @@ public struct ProducerConfiguration: Sendable {
     /// Give every progress report each worker's row (``RunProgress/workerRows``), for a live
     /// view; a pass over the known workers per tick.
     public var progressIncludesWorkers = false
+    /// Publish counters, gauges and histograms through swift-metrics (names in
+    /// ``PoolMetricNames``), from a thread of their own every tick. Bootstrap a backend first;
+    /// off, the run pays nothing for metrics.
+    public var publishesMetrics = false
 
     public init() {}
 }

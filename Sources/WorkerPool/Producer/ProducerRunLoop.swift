@@ -29,6 +29,9 @@ struct ProducerRunLoop {
     private var setEvents: Set<String> = []
     /// Who asked for each event change applied since the last broadcast.
     private var eventRequesters: [String: String] = [:]
+    /// Publishes snapshots of the core's counters, when metrics are on.
+    private let metrics: MetricsPublisher<ProducerMetrics>?
+    private var bytes = ProducerMetrics.SocketBytes()
 
     private var configuration: ProducerConfiguration { producer.configuration }
     private var logger: Logger { producer.logger }
@@ -62,10 +65,13 @@ struct ProducerRunLoop {
             sockets.securityMonitors.map { poller.add($0.socket, .readable) }
         )
         self.poller = poller
+        metrics = producer.configuration.publishesMetrics ? MetricsPublisher(threadName: "producer-metrics") : nil
     }
 
     /// Runs until every task has ended and the workers have left; returns the summary.
     mutating func run() throws -> RunSummary {
+        // The last figures are published before the run returns, however it ends.
+        defer { metrics?.finish(with: metricsSnapshot()) }
         while true {
             takeInput()
             try dispatch()
@@ -82,6 +88,7 @@ struct ProducerRunLoop {
                 publishState = true
                 core.tick(now: now)
                 onProgress?(core.progress(now: now))
+                metrics?.submit(metricsSnapshot())
             }
             try drainOutputs(now: now)
             if try finished(now: now) { break }
@@ -113,7 +120,7 @@ struct ProducerRunLoop {
                 if feed.isDrained { core.endInput() }
                 return
             }
-            core.input(entries)
+            core.input(entries, now: .now)
         }
     }
 
@@ -127,7 +134,11 @@ struct ProducerRunLoop {
                     core.dispatchFailed(peerGone: false)
                     return
                 }
-                _ = try writer.withFinishedBytes { try tasks.send($0) }
+                let size = try writer.withFinishedBytes { message -> Int in
+                    _ = try tasks.send(message)
+                    return message.count
+                }
+                bytes.tasksSent &+= UInt64(size + identity.count)
             } catch let error as ZeroMQError where error.code == .hostUnreachable {
                 // The thread disconnected since its last message; a new `ready` brings it back.
                 core.dispatchFailed(peerGone: true)
@@ -154,6 +165,7 @@ struct ProducerRunLoop {
         let tasks = sockets.tasks
         while try tasks.receive(into: message, dontWait: true) {
             let identity = message.bytes
+            bytes.tasksReceived &+= UInt64(identity.count)
             guard message.hasMore, try tasks.receive(into: message, dontWait: true) else {
                 core.rejected.note(.warning, "rejected an empty message on the tasks socket", into: &core.logs)
                 continue
@@ -163,6 +175,7 @@ struct ProducerRunLoop {
                     .warning, "rejected a message of several frames on the tasks socket", into: &core.logs)
                 continue
             }
+            bytes.tasksReceived &+= UInt64(message.count)
             let key = keys.number(of: message)
             do {
                 let decoded = try message.withUnsafeBytes { bytes throws(WireError) in
@@ -180,6 +193,7 @@ struct ProducerRunLoop {
         guard poller.events(at: indices.results).contains(.readable) else { return }
         let results = sockets.results
         while try results.receive(into: message, dontWait: true) {
+            bytes.resultsReceived &+= UInt64(message.count)
             let extra = try results.discardRemainingFrames(of: message)
             if extra > 0 {
                 core.rejected.note(
@@ -220,6 +234,7 @@ struct ProducerRunLoop {
         guard poller.events(at: indices.publisher).contains(.readable) else { return }
         let publisher = sockets.publisher
         while try publisher.receive(into: message, dontWait: true) {
+            bytes.eventsReceived &+= UInt64(message.count)
             _ = try publisher.discardRemainingFrames(of: message)
             if message.withUnsafeBytes({ $0.first == 1 }) { publishState = true }
         }
@@ -250,13 +265,12 @@ struct ProducerRunLoop {
         if publishState {
             let snapshot = stateSnapshot()
             noteEventChanges(snapshot, now: now)
-            try sockets.publisher.send(WireFormat.encode(snapshot), dontWait: true)
+            try broadcast(WireFormat.encode(snapshot))
             publishState = false
         }
         drainPoolEvents()
         if !core.releasable.isEmpty {
-            try sockets.publisher.send(
-                WireFormat.encode(releasedWorkers: core.releasable, epoch: producer.epoch), dontWait: true)
+            try broadcast(WireFormat.encode(releasedWorkers: core.releasable, epoch: producer.epoch))
             core.releasable.removeAll()
         }
     }
@@ -283,6 +297,19 @@ struct ProducerRunLoop {
         core.poolEvents.removeAll(keepingCapacity: true)
     }
 
+    /// Sends a message on the events socket, counting its bytes.
+    private mutating func broadcast(_ message: [UInt8]) throws {
+        _ = try sockets.publisher.send(message, dontWait: true)
+        bytes.eventsSent &+= UInt64(message.count)
+    }
+
+    /// The core's counters with the sockets' byte counts.
+    private func metricsSnapshot() -> ProducerMetrics.Snapshot {
+        var snapshot = core.metricsSnapshot()
+        snapshot.bytes = bytes
+        return snapshot
+    }
+
     /// The event state as broadcast: with this producer's message limit, which workers respect.
     private func stateSnapshot() -> EventSnapshot {
         var snapshot = producer.events.table.snapshot()
@@ -304,7 +331,7 @@ struct ProducerRunLoop {
         guard configuration.shutdownWorkersAtEnd else { return true }
         logger.info("all \(core.submitted) tasks ended; broadcasting shutdown")
         producer.events.table.change { _, shutdown in shutdown = true }
-        try sockets.publisher.send(WireFormat.encode(stateSnapshot()), dontWait: true)
+        try broadcast(WireFormat.encode(stateSnapshot()))
         goodbyeDeadline = now + .milliseconds(configuration.goodbyeTimeoutMilliseconds)
         return core.allLiveWorkersReleased(now: now)
     }

@@ -21,6 +21,8 @@ public final class Supervisor: Sendable {
 
     /// The descriptor number under which a child finds its board.
     public static let boardFileDescriptor: Int32 = 3
+    /// The descriptor number under which a child finds its ``WorkerStatsBoard``.
+    public static let statsFileDescriptor: Int32 = 4
 
     public let processes: Int
     public let threads: Int
@@ -60,18 +62,29 @@ public final class Supervisor: Sendable {
     private struct State: Sendable {
         var stopping = false
         var slots: [Slot] = []
+        /// For metrics: the last totals of processes that ended, restarts by reason, kills.
+        var endedTotals = WorkerStatsBoard.Totals()
+        var restarts = Array(repeating: UInt64(0), count: WorkerMetrics.RestartReason.allCases.count)
+        var timeLimitKills: UInt64 = 0
     }
 
     /// Boards by slot; created before any child starts, never replaced.
     private let boards: [RunningTaskBoard]
     private let boardDescriptors: [Int32]
+    /// Each slot's process totals, the same way.
+    private let statsBoards: [WorkerStatsBoard]
+    private let statsDescriptors: [Int32]
+    /// Publishes the totals through swift-metrics, when asked to.
+    private let metrics: MetricsPublisher<WorkerMetrics>?
 
     /// - Parameters:
     ///   - endpoints: the producer's, for reporting dead children on its results socket.
+    ///   - publishesMetrics: publish every process's totals through swift-metrics (names in
+    ///     ``PoolMetricNames``); bootstrap a backend first.
     ///   - childArguments: the command line of a child.
     public init(
         processes: Int, threads: Int, executable: String, endpoints: PoolEndpoints,
-        curve: CurveClientSettings? = nil, healthFile: String? = nil, logger: Logger,
+        curve: CurveClientSettings? = nil, healthFile: String? = nil, publishesMetrics: Bool = false, logger: Logger,
         childArguments: @escaping @Sendable (_ child: ChildLaunch) -> [String]
     ) throws {
         self.processes = processes
@@ -96,9 +109,23 @@ public final class Supervisor: Sendable {
         }
         self.boards = boards
         self.boardDescriptors = descriptors
+        var statsBoards: [WorkerStatsBoard] = []
+        var statsDescriptors: [Int32] = []
+        for index in 1...processes {
+            let fd = cpool_memfd_create("worker-\(index)-stats")
+            _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
+            guard fd >= 0, let board = WorkerStatsBoard(fileDescriptor: fd) else {
+                throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .ENOMEM)
+            }
+            statsBoards.append(board)
+            statsDescriptors.append(fd)
+        }
+        self.statsBoards = statsBoards
+        self.statsDescriptors = statsDescriptors
+        metrics = publishesMetrics ? MetricsPublisher(threadName: "worker-metrics") : nil
     }
 
-    deinit { for fd in boardDescriptors { close(fd) } }
+    deinit { for fd in boardDescriptors + statsDescriptors { close(fd) } }
 
     /// Forwards SIGTERM to every child; they finish the task in hand and leave.
     public func stop() {
@@ -176,11 +203,16 @@ public final class Supervisor: Sendable {
                 logger.warning("killed the process groups of \(orphans.count) commands a dead worker ran")
             }
             boards[slot].reset()
+            // The process is gone: its last totals are final, and the slot's board starts afresh.
+            let last = statsBoards[slot].load()
+            statsBoards[slot].reset()
+            state.withLock { $0.endedTotals = $0.endedTotals.adding(last) }
             let exit = ExitedChild(
                 pid: child.pid, status: status, slot: slot, ended: ended, stopping: stopping, running: running)
             try handle(exit, reports: reports, reaping: &reaping)
             if reaping.restartAt.isEmpty && state.withLock({ $0.slots.allSatisfy { $0.pid == nil } }) { break }
         }
+        metrics?.finish(with: metricsSnapshot())
         logger.info("process shutting down")
         return reaping.securityExitCode ?? (reaping.failedToStart ? 1 : 0)
     }
@@ -217,6 +249,7 @@ public final class Supervisor: Sendable {
                 logger.debug("\(name) (pid \(pid)) reached its task limit while stopping")
             } else {
                 logger.info("\(name) (pid \(pid)) reached its task limit; starting a fresh process")
+                countRestart(.recycled)
                 start(slot)
             }
         case .exited(let code) where SecurityFailure.exitCodes.contains(code):
@@ -238,6 +271,7 @@ public final class Supervisor: Sendable {
                 reaping.failedToStart = true
             } else {
                 logger.error("\(name) (pid \(pid)) exited with code \(code) at start; restarting")
+                countRestart(.died)
                 reaping.restartAt[slot] = .now + .milliseconds(200 * failures)
             }
         default:
@@ -277,6 +311,7 @@ public final class Supervisor: Sendable {
             state.slots[slot].consecutiveCrashes += 1
             return state.slots[slot].consecutiveCrashes
         }
+        countRestart(exit.ended.timeLimitCulprit == nil ? .died : .timeLimit)
         let backoff = crashes <= 1 ? 0 : min(0.1 * pow(2, Double(min(crashes - 2, 6))), 5)
         logger.info("restarting \(exit.name)\(backoff > 0 ? String(format: " in %.1f s", backoff) : "")")
         if backoff > 0 {
@@ -299,7 +334,10 @@ public final class Supervisor: Sendable {
         do {
             let child = try ChildProcess.spawn(
                 executable: executable, arguments: childArguments(launch),
-                inherit: [(boardDescriptors[slot], Self.boardFileDescriptor)])
+                inherit: [
+                    (boardDescriptors[slot], Self.boardFileDescriptor),
+                    (statsDescriptors[slot], Self.statsFileDescriptor),
+                ])
             let stopping = state.withLock { state -> Bool in
                 state.slots[slot].launch = launch
                 state.slots[slot].pid = child.pid
@@ -345,7 +383,12 @@ public final class Supervisor: Sendable {
     /// Kills a child whose task ran past its limit; the reaping loop reports and restarts it.
     private func watchTimeLimits() {
         var health = healthFile.map { HealthFile(path: $0) }
+        var lastPublished = ContinuousClock.now
         while true {
+            if let metrics, ContinuousClock.now - lastPublished >= Self.metricsInterval {
+                lastPublished = .now
+                metrics.submit(metricsSnapshot())
+            }
             // A 20 ms scan bounds how late a limit is enforced.
             if finishedSemaphore.wait(timeout: .now() + 0.02) == .success {
                 finishedSemaphore.signal()
@@ -371,6 +414,7 @@ public final class Supervisor: Sendable {
                         board.allRunning.contains(overrun)
                     else { return nil }
                     state.slots[slot].timeLimitCulprit = overrun
+                    state.timeLimitKills += 1
                     return pid
                 }
                 if let pid { ChildProcess(pid: pid).signal(SIGKILL) }
@@ -390,5 +434,26 @@ extension ChildProcess.Status {
     var isSignal: Bool {
         if case .signalled = self { return true }
         return false
+    }
+}
+
+/// What the supervisor publishes for metrics.
+extension Supervisor {
+    static let metricsInterval = Duration.milliseconds(250)
+
+    private func countRestart(_ reason: WorkerMetrics.RestartReason) {
+        state.withLock { $0.restarts[reason.rawValue] += 1 }
+    }
+
+    /// Every process's totals (those running, read from their boards, and those that ended),
+    /// with restarts and kills.
+    private func metricsSnapshot() -> WorkerMetrics.Snapshot {
+        let (processes, ended, restarts, kills) = state.withLock { state in
+            (state.slots.filter { $0.pid != nil }.count, state.endedTotals, state.restarts, state.timeLimitKills)
+        }
+        let totals = statsBoards.reduce(ended) { $0.adding($1.load()) }
+        return WorkerMetrics.Snapshot(
+            processes: processes, tasksRunning: boards.reduce(0) { $0 + $1.allRunning.count }, totals: totals,
+            restarts: restarts, timeLimitKills: kills)
     }
 }

@@ -56,13 +56,13 @@ struct TaskLink {
         queue.push(received)
     }
 
-    private func sendResults() throws {
+    private mutating func sendResults() throws {
         for (message, epoch) in queue.takeResults() { try sockets.send(message, epoch: epoch) }
     }
 
     /// Stopping: the threads finish the tasks they run (no new ones start); their results go
     /// out as they end, and the last once every thread has left.
-    private func finish() throws {
+    private mutating func finish() throws {
         queue.stop()
         var poller = Poller()
         let wakeIndex = poller.add(fileDescriptor: queue.linkWakeup.fileDescriptor, .readable)

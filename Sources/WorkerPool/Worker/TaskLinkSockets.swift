@@ -15,6 +15,11 @@ struct TaskLinkSockets {
     let info: TaskLinkInfo
     private let message = Message()
     private var rejected = RateLimitedLog()
+    /// Bytes through the two sockets, for metrics: kept here, stored in `stats` per message
+    /// (one relaxed store, no read-modify-write of shared memory).
+    private var bytesReceived: UInt64 = 0
+    private var bytesSent: UInt64 = 0
+    private var stats: TaskThreadStats { node.threadStats[0] }
     private var announced = false
 
     static let link: UInt16 = 0
@@ -78,8 +83,10 @@ struct TaskLinkSockets {
     ) throws -> Bool {
         let receivedAt = cpool_monotonic_nanoseconds()
         var received = false
+        defer { if received { stats.tasksBytesReceived.store(bytesReceived, ordering: .relaxed) } }
         while try tasks.receive(into: message, dontWait: true) {
             received = true
+            bytesReceived &+= UInt64(message.count)
             if try tasks.discardRemainingFrames(of: message) > 0 {
                 node.counters.malformed.add(1, ordering: .relaxed)
                 rejected.warning(node.logger, "dropped a task message with extra frames (expected 1)")
@@ -116,9 +123,12 @@ struct TaskLinkSockets {
     }
 
     /// Sends a finished results message and counts it for the goodbye.
-    func send(_ batch: consuming WireFormat.MessageWriter, epoch: UInt32) throws {
+    mutating func send(_ batch: consuming WireFormat.MessageWriter, epoch: UInt32) throws {
         let sent = UInt64(batch.count)
-        try results.send(batch.finish())
+        let bytes = batch.finish()
+        try results.send(bytes)
+        bytesSent &+= UInt64(bytes.count)
+        stats.resultsBytesSent.store(bytesSent, ordering: .relaxed)
         node.counters.resultsSentByEpoch.withLock { $0[epoch, default: 0] += sent }
     }
 }

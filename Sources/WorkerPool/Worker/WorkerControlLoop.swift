@@ -82,12 +82,14 @@ struct WorkerControlLoop {
             health?.update(now: now, logger: logger)
             startTaskThreadsOnceSynchronized()
             try introduceAndBeat(now: now)
+            node.publishStats()
             guard node.isStopping && liveTaskThreads == 0 else { continue }
             if try leave(now: now) { break }
         }
         // Released: everything arrived, nothing is left to deliver. Otherwise the producer may be
         // gone; give the goodbye a moment to leave rather than the full linger.
         try control.setLinger(milliseconds: released ? 0 : 200)
+        node.publishStats()
         return WorkerReport(
             tasksDone: node.counters.done.load(ordering: .relaxed),
             tasksFailed: node.counters.failed.load(ordering: .relaxed),

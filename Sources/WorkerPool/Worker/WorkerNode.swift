@@ -40,6 +40,9 @@ public final class WorkerNode: Sendable {
     let queues: [LocalQueue]
     /// The tasks and results shared by a multi-threaded process's link and threads.
     let sharedQueue: SharedTaskQueue?
+    /// Each task thread's byte counts, and the board the supervisor reads them from (nil: none).
+    let threadStats: [TaskThreadStats]
+    let statsBoard: WorkerStatsBoard?
 
     struct SharedState: Sendable {
         var recycled = false
@@ -56,6 +59,8 @@ public final class WorkerNode: Sendable {
         /// Results sent per producer run: a goodbye counts only what the current producer should have.
         let resultsSentByEpoch = Mutex<[UInt32: UInt64]>([:])
         let malformed = Atomic<UInt64>(0)
+        /// External programs started: the exec task adds one per program it starts.
+        let execJobs = Atomic<UInt64>(0)
     }
 
     /// What the task thread holds besides its running task, as it last published it: tasks received
@@ -79,9 +84,12 @@ public final class WorkerNode: Sendable {
             supervisor: configuration.supervisorID, name: configuration.name, host: configuration.host)
     }
 
-    /// - Parameter board: the supervisor's shared board; a private one when nil.
+    /// - Parameters:
+    ///   - board: the supervisor's shared board; a private one when nil.
+    ///   - stats: where the supervisor reads this process's totals for its metrics; nil: nowhere.
     public init(
-        configuration: WorkerConfiguration, registry: TaskRegistry, logger: Logger, board: RunningTaskBoard? = nil
+        configuration: WorkerConfiguration, registry: TaskRegistry, logger: Logger, board: RunningTaskBoard? = nil,
+        stats: WorkerStatsBoard? = nil
     ) throws {
         self.configuration = configuration
         self.registry = registry
@@ -96,6 +104,9 @@ public final class WorkerNode: Sendable {
             self.queues = [LocalQueue()]
             self.sharedQueue = nil
         }
+        // One task link per process: its sockets' bytes.
+        self.threadStats = [TaskThreadStats()]
+        self.statsBoard = stats
         let forwardState = ForwardBox()
         self.events = PoolEvents(forward: { request in forwardState.forward?(request) })
         forwardState.forward = { [weak self] request in self?.enqueue(request) }

@@ -218,7 +218,8 @@ final class PoolSimulation {
                 TaskFeed.Entry(
                     id: id,
                     item: .task(
-                        name: "sim", payload: Array("{}".utf8), timeLimitSeconds: limit, retries: nature.retries)))
+                        name: "sim", payload: Array("{}".utf8), timeLimitSeconds: limit, retries: nature.retries)),
+                now: poolNow)
         }
         while let identity = core.nextDispatch(now: poolNow, into: &writer) {
             let bytes = writer.withFinishedBytes { Array($0) }

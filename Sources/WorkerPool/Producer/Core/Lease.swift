@@ -22,6 +22,9 @@ struct Lease {
     // still copies and swaps inline (one byte more and `remove` calls memcpy twice per task).
     /// The worker whose attempt failed last (0: none): a retry goes elsewhere when it can.
     var failedOn: UInt32 = 0
+    /// When the core read the task, in ``ProducerCounters/ticks(_:)`` (for the latency metric).
+    /// 32 bits fill the padding after the time limit, so the lease (moved per task) stays its size.
+    var submittedTicks: UInt32 = 0
     /// The input task's SHA-256, carried to its outcome for the journal (zero without one).
     var digest: TaskDigest = .zero
     /// Incremented on every dispatch (the first send, every redelivery and every retry);

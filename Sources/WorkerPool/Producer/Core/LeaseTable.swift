@@ -94,7 +94,7 @@ struct LeaseTable {
     /// Adds a new task, never sent; ids must increase.
     mutating func insert(
         id: UInt64, name: String, payload: [UInt8], timeLimitMilliseconds: UInt32, retries: UInt16 = 0,
-        digest: TaskDigest = .zero
+        digest: TaskDigest = .zero, submittedTicks: UInt32 = 0
     ) {
         precondition(id > newest, "lease ids must increase")
         if id - base >= UInt64(slots.count) { makeRoom(for: id) }
@@ -108,6 +108,7 @@ struct LeaseTable {
         slots[index].timeLimitMilliseconds = timeLimitMilliseconds
         slots[index].retries = retries
         slots[index].digest = digest
+        slots[index].submittedTicks = submittedTicks
     }
 
     /// Grows the ring if it is crowded, else moves the leases that would block `id` to the overflow.

@@ -56,11 +56,13 @@ extension ProducerCore {
             }
         }
         for id in vanished.sorted() where leases.requeue(id, lostSince: now, reason: .vanished) {
+            counters.noteRequeued(.lostInTransit, 1)
             overdue.note(
                 .warning, "task \(id) left its worker without a result arriving; sending it again", into: &logs)
         }
         for (id, since) in overdueIDs.sorted(by: { $0.id < $1.id })
         where leases.requeue(id, lostSince: since, reason: .notAcknowledged) {
+            counters.noteRequeued(.ackTimeout, 1)
             overdue.note(
                 .warning, "task \(id) did not reach its worker within \(ackLimit.seconds) s; sending it again",
                 into: &logs)
@@ -110,6 +112,11 @@ extension ProducerCore {
             failAfterDeaths(lease, culprit: culprit == taskID, reason: reason, worker: worker, now: now)
         }
         let again = leases.requeueAll(where: { $0.holder?.worker == id }, lostSince: lastSign, reason: .workerLost)
+        let lossReason: ProducerCounters.LossReason =
+            loss == nil ? .silent : loss?.reason == .timeLimit ? .timeLimit : .died
+        counters.workersLost[lossReason.rawValue] &+= 1
+        counters.threadsLost &+= UInt64(worker.links.values.reduce(0) { $0 + Int($1.capacity) })
+        counters.noteRequeued(loss == nil ? .workerSilent : .processDied, again)
         record(
             .workerLost(
                 worker.info, PoolEvent.WorkerLossDetail(cause: cause, reason: reason, requeued: again, charged: charged)
@@ -164,6 +171,9 @@ extension ProducerCore {
             roster[id] = worker
             roster.becameIdle(id)
             let again = leases.requeueAll(where: { $0.holder?.worker == id }, lostSince: now, reason: .workerLeft)
+            counters.workersLeft &+= 1
+            counters.threadsLeft &+= UInt64(worker.links.values.reduce(0) { $0 + Int($1.capacity) })
+            counters.noteRequeued(.workerLeft, again)
             if again > 0 {
                 logs.append(
                     LogLine(

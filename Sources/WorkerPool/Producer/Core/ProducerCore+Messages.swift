@@ -19,6 +19,8 @@ extension ProducerCore {
         leases.addPeer(peer, link, now: now)
         let lost = leases.requeueAll(
             where: { $0.holder == peer && $0.state == .dispatched }, lostSince: now, reason: .reconnected)
+        if known { counters.threadsReconnected &+= 1 } else { counters.threadsJoined &+= 1 }
+        counters.noteRequeued(.reconnected, lost)
         if lost > 0 {
             let what = known ? "reconnected" : "is back"
             logs.append(
@@ -32,6 +34,7 @@ extension ProducerCore {
         case .known:
             return true
         case .joined:
+            counters.workersJoined &+= 1
             // A flood of hellos must not flood the log: a few joins a tick by name, the rest counted.
             joinsThisTick += 1
             if joinsThisTick <= Self.joinsLoggedPerTick, let worker = roster[sender] {
@@ -124,6 +127,8 @@ extension ProducerCore {
         }
         if record.status != .ok, retryInstead(of: record, from: sender, now: now) { return nil }
         guard let lease = leases.remove(record.id) else { return nil }
+        counters.latency.record(nanoseconds: ProducerCounters.nanoseconds(since: lease.submittedTicks, now: now))
+        counters.runTime.record(nanoseconds: UInt64(record.runMicroseconds) &* 1_000)
         if let holder = lease.holder, holder.worker == sender, lease.attempt == record.attempt {
             // The round trip: dispatch to result, less what the worker spent queueing and running.
             let elapsed = now.since(lease.dispatchedAt).microseconds

@@ -56,6 +56,8 @@ struct ProducerCore {
     var retriesScheduled: UInt64 = 0
     /// Failures and retries logged (the first few, then one in a thousand).
     var retryLog = RateLimitedLines()
+    /// What metrics report beyond the totals above (see ``metricsSnapshot(now:)``).
+    var counters = ProducerCounters()
 
     // MARK: Run state
 
@@ -91,12 +93,13 @@ struct ProducerCore {
         !inputCancelled && !inputEnded && leases.freshCount < Self.freshTarget && leases.count < configuration.window
     }
 
-    /// New input entries, in id order: each becomes a lease, or ends at once if it cannot be sent.
-    mutating func input(_ entries: [TaskFeed.Entry]) {
-        for entry in entries { input(entry) }
+    /// New input entries, in id order, read at `now`: each becomes a lease, or ends at once if it
+    /// cannot be sent.
+    mutating func input(_ entries: [TaskFeed.Entry], now: PoolTime) {
+        for entry in entries { input(entry, now: now) }
     }
 
-    mutating func input(_ entry: TaskFeed.Entry) {
+    mutating func input(_ entry: TaskFeed.Entry, now: PoolTime) {
         submitted += 1
         switch entry.item {
         case .invalid(let reason):
@@ -118,7 +121,8 @@ struct ProducerCore {
                 ?? configuration.defaultTimeLimitMilliseconds
             leases.insert(
                 id: entry.id, name: name, payload: payload, timeLimitMilliseconds: limit,
-                retries: retries ?? configuration.retries, digest: entry.digest)
+                retries: retries ?? configuration.retries, digest: entry.digest,
+                submittedTicks: ProducerCounters.ticks(now))
         }
     }
 
@@ -225,6 +229,7 @@ struct ProducerCore {
             }
         }
         guard !ids.isEmpty else { return nil }
+        counters.dispatched &+= UInt64(ids.count)
         lastDispatch = (peer.key, ids)
         return peer.identity
     }
@@ -234,6 +239,7 @@ struct ProducerCore {
     mutating func dispatchFailed(peerGone: Bool) {
         guard let (peer, ids) = lastDispatch else { return }
         lastDispatch = nil
+        counters.dispatched &-= UInt64(ids.count)
         leases.undispatch(ids, from: peer)
         if peerGone { leases.credit.remove(peer) }
     }
@@ -249,8 +255,10 @@ struct ProducerCore {
 
     // MARK: Ending tasks
 
-    mutating func end(_ outcome: TaskOutcome) {
+    @inline(__always)
+    mutating func end(_ outcome: consuming TaskOutcome) {
         if outcome.status == .ok { succeeded += 1 } else { failed += 1 }
+        counters.ended[Int(outcome.status.rawValue)] &+= 1
         outcomes.append(outcome)
     }
 }
