@@ -18,13 +18,17 @@ struct Lease {
     var name: String = ""
     var payload: [UInt8] = []
     var timeLimitMilliseconds: UInt32 = 0
-    // The retry fields sit where alignment left gaps: the lease stays 128 bytes, which Swift
-    // still copies and swaps inline (one byte more and `remove` calls memcpy twice per task).
+    // Fields are ordered to fill alignment gaps: the lease stays 128 bytes, which Swift still
+    // copies and swaps inline (one byte more and `remove` calls memcpy twice per task).
     /// The worker whose attempt failed last (0: none): a retry goes elsewhere when it can.
     var failedOn: UInt32 = 0
     /// When the core read the task, in ``ProducerCounters/ticks(_:)`` (for the latency metric).
     /// 32 bits fill the padding after the time limit, so the lease (moved per task) stays its size.
     var submittedTicks: UInt32 = 0
+    /// The worker the first attempt went to (0: never sent), and those of later attempts:
+    /// the only senders whose result for this task counts. Later ones are rare (a redelivery),
+    /// so the common case allocates nothing.
+    var firstWorker: UInt32 = 0
     /// The input task's SHA-256, carried to its outcome for the journal (zero without one).
     var digest: TaskDigest = .zero
     /// Incremented on every dispatch (the first send, every redelivery and every retry);
@@ -36,22 +40,19 @@ struct Lease {
     var state: State = .queued
     /// Why it waits to be sent again (set with ``lostSince``), for the pool log.
     var lostReason: RedeliveryReason = .none
-    /// The thread holding the current attempt (while dispatched or started).
-    var holder: PeerKey?
-    /// The worker the first attempt went to (0: never sent), and those of later attempts:
-    /// the only senders whose result for this task counts. Later ones are rare (a redelivery),
-    /// so the common case allocates nothing.
-    var firstWorker: UInt32 = 0
     /// Failed attempts charged to the task's retries (a failure result, or a time-limit verdict);
     /// never more than `retries`. Lost work sent again is not charged here.
     var failures: UInt16 = 0
+    /// The thread holding the current attempt (while dispatched or started).
+    var holder: PeerKey?
     /// How many failed attempts are run again: the task line's `"retries"`, else `--retries`.
     var retries: UInt16 = 0
+    /// Heartbeats its worker had sent when the task was seen there: a task missing from the
+    /// worker's next heartbeats (results and all) was lost in transit. 32 bits (a worker's
+    /// heartbeats wrap after 136 years at one a second; a wrap only sends the task again).
+    var heldSinceHeartbeat: UInt32 = 0
     var laterWorkers: [UInt32] = []
     var dispatchedAt: PoolTime = .zero
-    /// Heartbeats its worker had sent when the task was seen there: a task missing from the
-    /// worker's next heartbeats (results and all) was lost in transit.
-    var heldSinceHeartbeat: UInt64 = 0
     /// When the task was found to need sending again (the last sign of life of the worker that
     /// lost it), for the redelivery-delay figure; zero when not lost.
     var lostSince: PoolTime = .zero

@@ -281,7 +281,7 @@ struct LeaseTable {
                 attempt.map({ $0 == lease.attempt }) ?? true
             else { return false }
             lease.state = .started
-            lease.heldSinceHeartbeat = heartbeats
+            lease.heldSinceHeartbeat = UInt32(truncatingIfNeeded: heartbeats)
             return true
         } ?? false
     }

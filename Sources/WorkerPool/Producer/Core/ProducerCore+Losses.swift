@@ -32,7 +32,7 @@ extension ProducerCore {
             switch lease.state {
             case .started:
                 guard let worker = known[holder.worker], !worker.lost else { return }
-                if worker.heartbeats >= lease.heldSinceHeartbeat + 3 && !worker.held.contains(lease.id) {
+                if worker.heartbeats >= UInt64(lease.heldSinceHeartbeat) + 3 && !worker.held.contains(lease.id) {
                     vanished.append(lease.id)
                 }
             case .dispatched:
