@@ -139,7 +139,7 @@ final class PoolSimulation {
         configuration.batchSize = random.chance(0.3) ? 1 : 1_000
         configuration.maxWorkers = random.chance(0.3) ? random.int(4...12) : 10_000
         configuration.cancelGraceMilliseconds = 2_000
-        if random.chance(0.5) {
+        if random.chance(0.4) {
             configuration.retries = UInt16(random.int(1...4))
             configuration.retryBackoffMilliseconds = UInt32(random.int(1...100))
             configuration.retryBackoffCapMilliseconds = UInt32(random.int(20...400))
@@ -155,9 +155,9 @@ final class PoolSimulation {
             if self.random.chance(0.05) {
                 nature.timeLimitMilliseconds = self.random.int(5...100)
             }
-            if self.random.chance(0.1) {
+            if self.random.chance(0.07) {
                 nature.failTimes = self.random.int(1...3)
-            } else if self.random.chance(0.03) {
+            } else if self.random.chance(0.02) {
                 nature.failTimes = .max
             }
             if self.random.chance(0.1) { nature.retries = UInt16(self.random.int(0...3)) }
