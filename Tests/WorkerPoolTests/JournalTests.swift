@@ -4,7 +4,7 @@ import Testing
 
 @testable import WorkerPool
 
-@Suite("Journal", .timeLimit(.minutes(1)))
+@Suite("Journal", .timeLimit(.minutes(3)))
 struct JournalTests {
     static func task(_ a: Int) -> SourceItem {
         .task(name: "multiply", payload: Array(#"{"a":\#(a),"b":2}"#.utf8))
