@@ -99,6 +99,8 @@ struct ExecOutcomePrinter {
             bytes += Array(#","host":"#.utf8) + quoted(worker.host)
             bytes += Array(#","worker_pid":\#(worker.pid)"#.utf8)
         }
+        // A job run again after failing (--retries) says how many runs it took.
+        if outcome.attempts > 1 { bytes += Array(#","attempts":\#(outcome.attempts)"#.utf8) }
         bytes += Array("}\n".utf8)
     }
 

@@ -20,9 +20,10 @@ struct ExecLine: Decodable {
     var runSeconds: Double?
     var worker: String?
     var workerPID: Int32?
+    var attempts: Int?
 
     enum CodingKeys: String, CodingKey {
-        case job, status, error, argv, shell, pid, signal, stdout, stderr, worker
+        case job, status, error, argv, shell, pid, signal, stdout, stderr, worker, attempts
         case exitCode = "exit_code"
         case stdoutEncoding = "stdout_encoding"
         case stdoutBytes = "stdout_bytes"
@@ -71,6 +72,30 @@ struct ExecTests {
             loopbackEndpoints + ["--input", input.path, "--output", output, "--progress", "never"]
                 + producerArguments + ["exec"] + execArguments, in: directory)
         return (producer, producer.waitForExit(timeout: timeout))
+    }
+
+    @Test("--retries runs a job that fails twice again until it succeeds: three runs, one outcome")
+    func retries() throws {
+        let directory = try makeTemporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        // Each job counts its runs in a file of its own and succeeds on the third.
+        let counters = (1...4).map { directory.appendingPathComponent("runs-\($0)").path }
+        let (producer, status) = try Self.runExec(
+            lines: counters,
+            producer: ["--local-workers", "2", "--retries", "2", "--retry-backoff", "0.05"],
+            exec: [
+                "--", "sh", "-c", #"n=$(cat "$1" 2>/dev/null || echo 0); n=$((n+1)); echo $n > "$1"; [ $n -ge 3 ]"#,
+                "sh",
+                "{}",
+            ], in: directory)
+        defer { producer.stop() }
+        #expect(status == 0, "every job succeeded in the end: \(producer.stderr)")
+        let jobs = try ExecLine.parse(producer.stdout)
+        #expect(jobs.count == 4, "one outcome per job")
+        #expect(jobs.allSatisfy { $0.status == "ok" && $0.attempts == 3 }, "\(producer.stdout)")
+        for path in counters {
+            #expect((try? String(contentsOfFile: path, encoding: .utf8)) == "3\n", "ran exactly three times")
+        }
     }
 
     @Test("success, a failing exit code, death by a signal, binary and oversized output: each job's outcome says so")

@@ -46,11 +46,11 @@ extension TaskOutcome {
         TaskSource.appendDecimal(Int(runMicroseconds), to: &bytes)
         // Only when they tell something: a task that ended at its first try, sent once, has neither.
         if attempts > 1 {
-            Self.append(#","attempts":"#, to: &bytes)
+            Self.appendLiteral(#","attempts":"#, to: &bytes)
             TaskSource.appendDecimal(Int(attempts), to: &bytes)
         }
         if deliveries > max(attempts, 1) {
-            Self.append(#","deliveries":"#, to: &bytes)
+            Self.appendLiteral(#","deliveries":"#, to: &bytes)
             TaskSource.appendDecimal(Int(deliveries), to: &bytes)
         }
     }
