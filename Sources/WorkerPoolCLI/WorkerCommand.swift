@@ -41,7 +41,7 @@ public struct WorkerCommand: ParsableCommand {
         help: ArgumentHelp(
             "With several threads, how long a result may wait (ms) to share a message with others while the process is busy.",
             discussion: "Fewer, larger messages cost the producer less per task; a thread out of work sends at once."))
-    var resultDelay: Double = 10
+    var resultDelay: Double = 20
 
     @Option(help: "Name to report as this worker's host.")
     var hostName: String?

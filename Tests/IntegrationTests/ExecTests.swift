@@ -343,10 +343,9 @@ struct ExecTests {
         #expect(jobs.allSatisfy { $0.status == "ok" && $0.argv?.last == "\($0.job)" })
     }
 
-    @Test("a worker stopped (SIGTERM) mid-command: the command is killed and the job runs on another worker")
-    func workerStopsMidCommand() throws {
-        let directory = try makeTemporaryDirectory()
-        defer { try? FileManager.default.removeItem(at: directory) }
+    /// A task file of one exec job that, on its first run, starts a sleeping child and writes both
+    /// pids to `started`, then waits; run again, it prints `second`.
+    static func jobThatWaitsOnItsFirstRun(in directory: URL) throws -> (started: URL, tasks: URL) {
         let started = directory.appendingPathComponent("started")
         let script = "echo $$ >> \(started.path); sleep 60 & echo $! >> \(started.path); wait"
         let tasks = try writeTaskFile(
@@ -354,6 +353,14 @@ struct ExecTests {
                 #"{"task": "exec", "args": {"shell": "if [ -e \#(started.path) ]; then echo second; else \#(script); fi"}}"#
             ],
             in: directory)
+        return (started, tasks)
+    }
+
+    @Test("a worker stopped (SIGTERM) mid-command: the command is killed and the job runs on another worker")
+    func workerStopsMidCommand() throws {
+        let directory = try makeTemporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let (started, tasks) = try Self.jobThatWaitsOnItsFirstRun(in: directory)
         let first = try TestProcess("worker", ["--ipc", directory.path, "--allow-exec"], in: directory)
         defer { first.stop() }
         let producer = try TestProcess(
@@ -376,13 +383,7 @@ struct ExecTests {
     func workerKilledMidCommand() throws {
         let directory = try makeTemporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
-        let started = directory.appendingPathComponent("started")
-        let script = "echo $$ >> \(started.path); sleep 60 & echo $! >> \(started.path); wait"
-        let tasks = try writeTaskFile(
-            [
-                #"{"task": "exec", "args": {"shell": "if [ -e \#(started.path) ]; then echo second; else \#(script); fi"}}"#
-            ],
-            in: directory)
+        let (started, tasks) = try Self.jobThatWaitsOnItsFirstRun(in: directory)
         let worker = try TestProcess("worker", ["--ipc", directory.path, "--allow-exec"], in: directory)
         defer { worker.stop() }
         let producer = try TestProcess(

@@ -20,7 +20,7 @@ public struct WorkerConfiguration: Sendable {
     public var resultFlushMicroseconds: UInt64 = 1_000
     /// With several threads: how long a result may wait for others to share its message while
     /// the process is busy (a thread out of work, or a full message, sends at once).
-    public var resultDelayMicroseconds: UInt64 = 10_000
+    public var resultDelayMicroseconds: UInt64 = 20_000
     public var maxMessageSize: Int = WireFormat.defaultMaxMessageSize
     /// How often the worker sends a heartbeat (and re-announces itself to a restarted producer).
     public var heartbeatIntervalMilliseconds: Int = 1_000
