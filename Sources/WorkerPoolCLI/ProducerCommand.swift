@@ -244,31 +244,7 @@ public struct ProducerCommand: ParsableCommand {
         let logger = bootstrapLogging(
             processName: "MainProcess", level: logLevel,
             output: panel.map { panel in { @Sendable bytes in panel.writeAbove(bytes, to: STDERR_FILENO) } })
-        var configuration = ProducerConfiguration()
-        configuration.endpoints = endpoints.resolve(default: .defaultBind)
-        configuration.window = window
-        configuration.prefetchMicroseconds = prefetchMs * 1000
-        configuration.maxTasksPerThread = maxPerThread
-        configuration.maxAttempts = UInt16(maxAttempts)
-        configuration.defaultTimeLimitMilliseconds = UInt32((timeLimit * 1000).rounded(.up))
-        configuration.retries = UInt16(retries)
-        configuration.retryBackoffMilliseconds = UInt32((retryBackoff * 1000).rounded())
-        configuration.ackTimeoutMilliseconds = Int(ackTimeout * 1000)
-        configuration.workerTimeoutMilliseconds = Int(workerTimeout * 1000)
-        configuration.journalPath = journal
-        configuration.journalResumeMode = resumeByContent ? .byContent : .byPosition
-        configuration.journalIgnoresDamage = journalIgnoreDamage
-        configuration.batchSize = batch
-        configuration.maxWorkers = maxWorkers
-        configuration.keepsResultPayloads = output != .none || journal != nil
-        configuration.maxMessageSize = maxMessageSize
-        configuration.shutdownWorkersAtEnd = !keepWorkers
-        configuration.minimumWorkers = waitWorkers ?? localWorkers
-        configuration.poolLogPath = poolLog
-        configuration.progressIncludesWorkers = panel != nil
-        // Ctrl-C stops running commands at once, as it does under parallel (a cancelled job is
-        // not journaled: a resumed run runs it again).
-        if exec != nil { configuration.cancelGraceMilliseconds = 0 }
+        var configuration = makeConfiguration(livePanel: panel != nil, exec: exec != nil)
         let metricsServer = try metrics.start(logger: logger)
         configuration.publishesMetrics = metricsServer != nil
         // Local workers get a key pair of their own for this run, allowed alongside --curve-allow.
@@ -374,6 +350,45 @@ public struct ProducerCommand: ParsableCommand {
         printer.flush()
         printer.clearProgress()
 
+        let text = Self.summaryLine(summary)
+        FileHandle.standardError.write(Data((Self.workerTable(summary.workers) + text + "\n").utf8))
+        metrics.finish(metricsServer, logger: logger)
+        if interrupts.withLock({ $0 }) > 0 { throw ExitCode(130) }
+        if summary.failed > 0 { throw ExitCode(1) }
+    }
+
+    /// The producer's settings from the command line.
+    func makeConfiguration(livePanel: Bool, exec: Bool) -> ProducerConfiguration {
+        var configuration = ProducerConfiguration()
+        configuration.endpoints = endpoints.resolve(default: .defaultBind)
+        configuration.window = window
+        configuration.prefetchMicroseconds = prefetchMs * 1000
+        configuration.maxTasksPerThread = maxPerThread
+        configuration.maxAttempts = UInt16(maxAttempts)
+        configuration.defaultTimeLimitMilliseconds = UInt32((timeLimit * 1000).rounded(.up))
+        configuration.retries = UInt16(retries)
+        configuration.retryBackoffMilliseconds = UInt32((retryBackoff * 1000).rounded())
+        configuration.ackTimeoutMilliseconds = Int(ackTimeout * 1000)
+        configuration.workerTimeoutMilliseconds = Int(workerTimeout * 1000)
+        configuration.journalPath = journal
+        configuration.journalResumeMode = resumeByContent ? .byContent : .byPosition
+        configuration.journalIgnoresDamage = journalIgnoreDamage
+        configuration.batchSize = batch
+        configuration.maxWorkers = maxWorkers
+        configuration.keepsResultPayloads = output != .none || journal != nil
+        configuration.maxMessageSize = maxMessageSize
+        configuration.shutdownWorkersAtEnd = !keepWorkers
+        configuration.minimumWorkers = waitWorkers ?? localWorkers
+        configuration.poolLogPath = poolLog
+        configuration.progressIncludesWorkers = livePanel
+        // Ctrl-C stops running commands at once, as it does under parallel (a cancelled job is
+        // not journaled: a resumed run runs it again).
+        if exec { configuration.cancelGraceMilliseconds = 0 }
+        return configuration
+    }
+
+    /// The run's last line: totals, then what each worker did and what went wrong, when anything did.
+    static func summaryLine(_ summary: RunSummary) -> String {
         let line = String(
             format: "Summary: %llu tasks, %llu failed, %.3f s, %.0f tasks/s", summary.tasks, summary.failed,
             summary.wallSeconds, summary.tasksPerSecond)
@@ -403,10 +418,7 @@ public struct ProducerCommand: ParsableCommand {
         }
         if summary.retries > 0 { text += " | \(summary.retries) failed attempts retried" }
         if summary.resumed > 0 { text += " | \(summary.resumed) already done (journal)" }
-        FileHandle.standardError.write(Data((Self.workerTable(summary.workers) + text + "\n").utf8))
-        metrics.finish(metricsServer, logger: logger)
-        if interrupts.withLock({ $0 }) > 0 { throw ExitCode(130) }
-        if summary.failed > 0 { throw ExitCode(1) }
+        return text
     }
 
     /// The per-worker summary: name, host, pid, tasks done and failed, restarts, state.
