@@ -356,18 +356,34 @@ struct ExecTests {
         return (started, tasks)
     }
 
+    /// A worker and a producer running ``jobThatWaitsOnItsFirstRun(in:)``, returned once the job's
+    /// command and its child run.
+    static func startJobThatWaits(in directory: URL) throws -> (
+        started: URL, worker: TestProcess, producer: TestProcess
+    ) {
+        let (started, tasks) = try jobThatWaitsOnItsFirstRun(in: directory)
+        let worker = try TestProcess("worker", ["--ipc", directory.path, "--allow-exec"], in: directory)
+        let producer: TestProcess
+        do {
+            producer = try TestProcess(
+                "producer",
+                ["--ipc", directory.path, "--input", tasks.path, "--output", "jsonl", "--wait-workers", "1"],
+                in: directory)
+        } catch {
+            worker.stop()
+            throw error
+        }
+        #expect(eventually(timeout: 30) { pids(in: started).count == 2 }, "\(producer.stderr)")
+        return (started, worker, producer)
+    }
+
     @Test("a worker stopped (SIGTERM) mid-command: the command is killed and the job runs on another worker")
     func workerStopsMidCommand() throws {
         let directory = try makeTemporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
-        let (started, tasks) = try Self.jobThatWaitsOnItsFirstRun(in: directory)
-        let first = try TestProcess("worker", ["--ipc", directory.path, "--allow-exec"], in: directory)
+        let (started, first, producer) = try Self.startJobThatWaits(in: directory)
         defer { first.stop() }
-        let producer = try TestProcess(
-            "producer", ["--ipc", directory.path, "--input", tasks.path, "--output", "jsonl", "--wait-workers", "1"],
-            in: directory)
         defer { producer.stop() }
-        #expect(eventually(timeout: 30) { pids(in: started).count == 2 }, "\(producer.stderr)")
         kill(first.pid, SIGTERM)
         #expect(first.waitForExit(timeout: 30) == 0, "\(first.stderr)")
         for pid in pids(in: started) { #expect(eventually { !processExists(pid) }, "pid \(pid) outlived its worker") }
@@ -383,14 +399,9 @@ struct ExecTests {
     func workerKilledMidCommand() throws {
         let directory = try makeTemporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
-        let (started, tasks) = try Self.jobThatWaitsOnItsFirstRun(in: directory)
-        let worker = try TestProcess("worker", ["--ipc", directory.path, "--allow-exec"], in: directory)
+        let (started, worker, producer) = try Self.startJobThatWaits(in: directory)
         defer { worker.stop() }
-        let producer = try TestProcess(
-            "producer", ["--ipc", directory.path, "--input", tasks.path, "--output", "jsonl", "--wait-workers", "1"],
-            in: directory)
         defer { producer.stop() }
-        #expect(eventually(timeout: 30) { pids(in: started).count == 2 }, "\(producer.stderr)")
         let joined = producer.stderr.firstMatch(of: /Worker-1 joined from \S+ \(pid (\d+)/)
         let child = try #require(joined.flatMap { Int32($0.1) }, "\(producer.stderr)")
         kill(child, SIGKILL)

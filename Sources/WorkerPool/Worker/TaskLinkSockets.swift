@@ -19,7 +19,7 @@ struct TaskLinkSockets {
     /// (one relaxed store, no read-modify-write of shared memory).
     private var bytesReceived: UInt64 = 0
     private var bytesSent: UInt64 = 0
-    private var stats: TaskThreadStats { node.threadStats[0] }
+    private var stats: TaskThreadStats { node.linkStats }
     private var announced = false
 
     static let link: UInt16 = 0

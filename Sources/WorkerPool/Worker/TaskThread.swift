@@ -10,6 +10,8 @@ import ZeroMQ
 /// runs are queued as soon as it ends.
 struct TaskThread {
     let node: WorkerNode
+    /// Where it publishes what it holds, for heartbeats.
+    let queue: WorkerNode.LocalQueue
 
     func run() throws {
         var sockets = try TaskLinkSockets(node: node, capacity: 1, resultDelayMicroseconds: 0)
@@ -17,7 +19,7 @@ struct TaskThread {
         let taskIndex = poller.add(sockets.tasks, .readable)
         let monitorIndex = poller.add(sockets.monitor.socket, .readable)
         let stopIndex = poller.add(fileDescriptor: node.stopSignal.fileDescriptor, .readable)
-        var loop = Loop(node: node, queue: node.queues[0])
+        var loop = Loop(node: node, queue: queue)
         var busyRounds = 0
 
         while true {

@@ -7,10 +7,8 @@ extension WorkerNode {
         totals.tasksFailed = counters.failed.load(ordering: .relaxed)
         totals.malformedMessages = counters.malformed.load(ordering: .relaxed)
         totals.execJobs = counters.execJobs.load(ordering: .relaxed)
-        for stats in threadStats {
-            totals.tasksBytesReceived &+= stats.tasksBytesReceived.load(ordering: .relaxed)
-            totals.resultsBytesSent &+= stats.resultsBytesSent.load(ordering: .relaxed)
-        }
+        totals.tasksBytesReceived = linkStats.tasksBytesReceived.load(ordering: .relaxed)
+        totals.resultsBytesSent = linkStats.resultsBytesSent.load(ordering: .relaxed)
         return totals
     }
 

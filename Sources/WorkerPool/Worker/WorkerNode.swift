@@ -36,12 +36,12 @@ public final class WorkerNode: Sendable {
     /// Wakes the control thread: a task thread became ready or ended, or an event request waits.
     let controlWakeup = Wakeup()
     let counters = Counters()
-    /// What the single task thread holds, for heartbeats (empty with several threads).
-    let queues: [LocalQueue]
+    /// What the single task thread holds, for heartbeats (nil with several threads).
+    let localQueue: LocalQueue?
     /// The tasks and results shared by a multi-threaded process's link and threads.
     let sharedQueue: SharedTaskQueue?
-    /// Each task thread's byte counts, and the board the supervisor reads them from (nil: none).
-    let threadStats: [TaskThreadStats]
+    /// The task link's byte counts, and the board the supervisor reads them from (nil: none).
+    let linkStats = TaskThreadStats()
     let statsBoard: WorkerStatsBoard?
 
     struct SharedState: Sendable {
@@ -98,14 +98,12 @@ public final class WorkerNode: Sendable {
         self.context = try Context()
         self.board = board ?? RunningTaskBoard(threads: configuration.threads)
         if configuration.threads > 1 {
-            self.queues = []
+            self.localQueue = nil
             self.sharedQueue = SharedTaskQueue(sender: workerID, threads: configuration.threads)
         } else {
-            self.queues = [LocalQueue()]
+            self.localQueue = LocalQueue()
             self.sharedQueue = nil
         }
-        // One task link per process: its sockets' bytes.
-        self.threadStats = [TaskThreadStats()]
         self.statsBoard = stats
         let forwardState = ForwardBox()
         self.events = PoolEvents(forward: { request in forwardState.forward?(request) })
@@ -242,7 +240,7 @@ public final class WorkerNode: Sendable {
         let running = board.allRunning.map(\.task.id)
         var held = running.map { HeldTask(id: $0, running: true) }
         var waiting = sharedQueue?.held() ?? []
-        for queue in queues { waiting += queue.held.withLock { $0 } }
+        if let localQueue { waiting += localQueue.held.withLock { $0 } }
         held += waiting.lazy.filter { !running.contains($0) }.map { HeldTask(id: $0, running: false) }
         return WorkerHeartbeat(
             tasksDone: counters.done.load(ordering: .relaxed), tasksFailed: counters.failed.load(ordering: .relaxed),
@@ -250,10 +248,11 @@ public final class WorkerNode: Sendable {
     }
 
     func startTaskThreads() {
-        guard let shared = sharedQueue else {
-            startThread(named: "task") { try TaskThread(node: self).run() }
+        if let localQueue {
+            startThread(named: "task") { try TaskThread(node: self, queue: localQueue).run() }
             return
         }
+        guard let shared = sharedQueue else { return }
         startThread(named: "link") {
             var link = try TaskLink(node: self, queue: shared)
             try link.run()
