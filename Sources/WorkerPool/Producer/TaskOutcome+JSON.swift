@@ -22,7 +22,7 @@ extension TaskOutcome {
     func appendJSONFields(to bytes: inout [UInt8]) {
         bytes.reserveCapacity(bytes.count + 96 + payload.count + name.utf8.count)
         Self.appendLiteral(#"{"id":"#, to: &bytes)
-        TaskSource.appendDecimal(Int(truncatingIfNeeded: id), to: &bytes)
+        DecimalText.append(Int(truncatingIfNeeded: id), to: &bytes)
         Self.appendLiteral(#","task":"#, to: &bytes)
         Self.appendQuoted(name, to: &bytes)
         Self.appendLiteral(#","status":""#, to: &bytes)
@@ -40,18 +40,18 @@ extension TaskOutcome {
             Self.appendLiteral(#","host":"#, to: &bytes)
             Self.appendQuoted(worker.host, to: &bytes)
             Self.appendLiteral(#","pid":"#, to: &bytes)
-            TaskSource.appendDecimal(Int(worker.pid), to: &bytes)
+            DecimalText.append(Int(worker.pid), to: &bytes)
         }
         Self.appendLiteral(#","run_us":"#, to: &bytes)
-        TaskSource.appendDecimal(Int(runMicroseconds), to: &bytes)
+        DecimalText.append(Int(runMicroseconds), to: &bytes)
         // Only when they tell something: a task that ended at its first try, sent once, has neither.
         if attempts > 1 {
             Self.appendLiteral(#","attempts":"#, to: &bytes)
-            TaskSource.appendDecimal(Int(attempts), to: &bytes)
+            DecimalText.append(Int(attempts), to: &bytes)
         }
         if deliveries > max(attempts, 1) {
             Self.appendLiteral(#","deliveries":"#, to: &bytes)
-            TaskSource.appendDecimal(Int(deliveries), to: &bytes)
+            DecimalText.append(Int(deliveries), to: &bytes)
         }
     }
 

@@ -36,38 +36,17 @@ public struct TaskSource: Sendable {
         -> TaskSource
     {
         TaskSource { emit in
-            // Copied from arrays, not from String.UTF8View (which appends byte by byte).
-            let open = Array(#"{"a":"#.utf8)
-            let middle = Array(#","b":"#.utf8)
             for index in 0..<count {
                 let (a, b) = operands(index)
-                var payload: [UInt8] = []
-                payload.reserveCapacity(48)
-                payload.append(contentsOf: open)
-                appendDecimal(a, to: &payload)
-                payload.append(contentsOf: middle)
-                appendDecimal(b, to: &payload)
-                payload.append(UInt8(ascii: "}"))
+                let payload = ByteCursor.bytes(capacity: 11 + 2 * DecimalText.maxLength) { cursor in
+                    cursor.write(#"{"a":"#)
+                    cursor.writeDecimal(a)
+                    cursor.write(#","b":"#)
+                    cursor.writeDecimal(b)
+                    cursor.write(UInt8(ascii: "}"))
+                }
                 if !emit(.task(name: "multiply", payload: payload)) { return }
             }
-        }
-    }
-
-    /// Appends `value` in decimal, without building a String.
-    static func appendDecimal(_ value: Int, to bytes: inout [UInt8]) {
-        if value < 0 { bytes.append(UInt8(ascii: "-")) }
-        var magnitude = value.magnitude
-        // Least significant digit first, then turned around in place.
-        var low = bytes.count
-        repeat {
-            bytes.append(UInt8(ascii: "0") &+ UInt8(truncatingIfNeeded: magnitude % 10))
-            magnitude /= 10
-        } while magnitude > 0
-        var high = bytes.count - 1
-        while low < high {
-            bytes.swapAt(low, high)
-            low += 1
-            high -= 1
         }
     }
 

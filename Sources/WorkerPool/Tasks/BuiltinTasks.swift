@@ -99,19 +99,15 @@ extension TaskRegistry {
                 guard scanner.take(UInt8(ascii: "}")), scanner.atEnd, let a, let b else { return nil }
                 let (product, overflow) = a.multipliedReportingOverflow(by: b)
                 guard !overflow else { return nil }
-                var out: [UInt8] = []
-                out.reserveCapacity(48)
-                out.append(UInt8(ascii: "\""))
-                TaskSource.appendDecimal(a, to: &out)
-                out.append(0x20)
-                out.append(UInt8(ascii: "*"))
-                out.append(0x20)
-                TaskSource.appendDecimal(b, to: &out)
-                out.append(0x20)
-                out.append(UInt8(ascii: "="))
-                out.append(0x20)
-                TaskSource.appendDecimal(product, to: &out)
-                out.append(UInt8(ascii: "\""))
+                let out = ByteCursor.bytes(capacity: 8 + 3 * DecimalText.maxLength) { cursor in
+                    cursor.write(UInt8(ascii: "\""))
+                    cursor.writeDecimal(a)
+                    cursor.write(" * ")
+                    cursor.writeDecimal(b)
+                    cursor.write(" = ")
+                    cursor.writeDecimal(product)
+                    cursor.write(UInt8(ascii: "\""))
+                }
                 return TaskRegistry.Outcome(status: .ok, payload: out)
             }
         }

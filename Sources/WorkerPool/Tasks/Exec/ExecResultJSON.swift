@@ -37,7 +37,7 @@ struct ExecResultJSON {
 
     mutating func field(_ name: String, integer: Int) {
         key(name)
-        TaskSource.appendDecimal(integer, to: &bytes)
+        DecimalText.append(integer, to: &bytes)
     }
 
     mutating func fieldNull(_ name: String) {
