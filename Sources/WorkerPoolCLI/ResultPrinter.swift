@@ -24,6 +24,8 @@ final class ResultPrinter: @unchecked Sendable {
     private let unbuffered: Bool
     /// `producer exec`'s way of showing a job; nil for tasks.
     private var exec: ExecOutcomePrinter?
+    /// `--output none` for tasks: nothing to print, so no lock to take per result.
+    private let printsNothing: Bool
 
     init(
         format: Format, showProgress: Bool, unbuffered: Bool = false, exec: ExecOutcomePrinter? = nil,
@@ -34,10 +36,12 @@ final class ResultPrinter: @unchecked Sendable {
         self.panel = panel
         self.unbuffered = unbuffered
         self.exec = exec
+        printsNothing = format == .none && exec == nil
         buffer.reserveCapacity(1 << 16)
     }
 
     func print(_ outcome: TaskOutcome) {
+        guard !printsNothing else { return }
         lock.lock()
         defer { lock.unlock() }
         if exec != nil {
@@ -45,7 +49,7 @@ final class ResultPrinter: @unchecked Sendable {
             return
         }
         switch format {
-        case .none: return
+        case .none: return  // `producer exec`'s, handled above
         case .human:
             if outcome.status == .ok {
                 buffer.append(contentsOf: "Result: ".utf8)

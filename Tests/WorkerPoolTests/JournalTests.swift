@@ -226,7 +226,7 @@ struct JournalTests {
         var entries: [TaskFeed.Entry] = []
         let deadline = ContinuousClock.now + .seconds(20)
         while !feed.isDrained && ContinuousClock.now < deadline {
-            if let taken = feed.take() { entries += taken } else { usleep(1_000) }
+            if let taken = feed.take() { entries += taken.joined() } else { usleep(1_000) }
         }
         return entries
     }

@@ -116,11 +116,12 @@ struct ProducerRunLoop {
     /// Moves input from the feed into the core while it wants more.
     private mutating func takeInput() {
         while core.wantsInput {
-            guard let entries = feed.take() else {
+            guard var batches = feed.take() else {
                 if feed.isDrained { core.endInput() }
                 return
             }
-            core.input(entries, now: .now)
+            let now = PoolTime.now
+            for index in batches.indices { core.input(&batches[index], now: now) }
         }
     }
 
@@ -152,7 +153,7 @@ struct ProducerRunLoop {
         if flags.cancelled && !core.inputCancelled {
             feed.cancel()
             var unread: [TaskFeed.Entry] = []
-            while let entries = feed.take() { unread += entries }
+            while let batches = feed.take() { unread += batches.joined() }
             core.cancelInput(unread: unread, now: now)
         }
         if flags.workersRequested { onWorkers?(core.workerSummaries()) }

@@ -42,6 +42,9 @@ struct ResumeFilter {
     /// Items read so far.
     var count: UInt64 { chain.count }
 
+    /// The input read so far, as the journal's header records it.
+    var readSoFar: InputCheckpoint { InputCheckpoint(tasks: count, digest: chain.digest) }
+
     /// The next input item (ids count from 1 without gaps).
     mutating func admit(id: UInt64, digest: TaskDigest) -> Verdict {
         chain.append(digest)

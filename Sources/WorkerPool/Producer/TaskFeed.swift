@@ -1,12 +1,15 @@
+import DequeModule
 import Foundation
 import Synchronization
 
 /// Carries numbered input from the source's thread to the producer's I/O thread, blocking the
 /// source while `capacity` items wait, so memory stays bounded.
 ///
-/// Each item is handed over as soon as it is emitted: the I/O thread takes whatever is ready, so a
-/// source that pauses (a pipe, a person typing, a caller that waits for results) never leaves
-/// tasks stuck behind a half-filled chunk. Under load the I/O thread takes many items per lock.
+/// Items are handed over in batches of up to ``batchSize``, and whatever is gathered goes at once
+/// when the source is about to wait (before each read): a source that pauses (a pipe, a person
+/// typing) never leaves tasks stuck behind a half-filled batch. A source that cannot announce its
+/// waits (a caller's own closure) has each item handed over as soon as it is emitted. The I/O
+/// thread takes whatever is ready, many items per lock.
 ///
 /// With a journal (a ``ResumeFilter``), the feed also hashes each item on its own thread and does
 /// all resume filtering itself: items the journal finished are skipped and counted in
@@ -25,8 +28,14 @@ final class TaskFeed: @unchecked Sendable {
         var digest: TaskDigest = .zero
     }
 
+    /// Entries as the feed passes them on. A deque: the I/O thread pops each entry out, moving it
+    /// rather than copying it and releasing the batch's copy later.
+    typealias Batch = Deque<Entry>
+
     private let condition = NSCondition()
-    private var pending: [Entry] = []
+    /// Batches in input order, handed over whole; `pendingCount` entries in all.
+    private var pending: [Batch] = []
+    private var pendingCount = 0
     private var finished = false
     private var cancelled = false
     private var stopped: JournalError?
@@ -46,7 +55,6 @@ final class TaskFeed: @unchecked Sendable {
         self.capacity = max(capacity, 1)
         self.wakeup = wakeup
         self.resumeFilter = resume
-        pending.reserveCapacity(min(self.capacity, 256))
     }
 
     /// Input items skipped because the journal recorded them finished (so far).
@@ -70,60 +78,109 @@ final class TaskFeed: @unchecked Sendable {
         return latestCheckpoint
     }
 
+    /// Items the feed's thread gathers before it takes the lock to pass them on, when the
+    /// source announces its waits (one lock per item costs a null task ~450 instructions).
+    static let batchSize = 64
+
     /// Runs `source` on a new thread, numbering items from 1.
     func start(_ source: TaskSource) {
         let thread = Thread { [self] in
-            var nextID: UInt64 = 1
-            // Mutated in place (never copied: its tables shrink as lines match).
-            var filter = resumeFilter ?? ResumeFilter()
-            let hashing = resumeFilter != nil
-            var held: [Entry] = []
-            var announced = false
-            if !filter.isVerifying { announceChecked(&announced) }
-            var stoppedEarly = false
-            source.produce { item in
-                var entry = Entry(id: nextID, item: item)
-                nextID += 1
-                guard hashing else { return hand(CollectionOfOne(entry), filter: nil) }
-                entry.digest = TaskDigest(of: item)
-                switch filter.admit(id: entry.id, digest: entry.digest) {
-                case .stop(let code, let reason):
-                    stop(JournalError(code, reason))
-                    stoppedEarly = true
-                    return false
-                case .skip:
-                    resumedCount.add(1, ordering: .relaxed)
-                case .run where filter.isVerifying || !held.isEmpty:
-                    held.append(entry)
-                case .run:
-                    return hand(CollectionOfOne(entry), filter: filter)
-                }
-                // Until the journal's part of the input has all matched, nothing leaves.
-                guard !filter.isVerifying else { return true }
-                if !announced { announceChecked(&announced) }
-                guard !held.isEmpty else { return true }
-                defer { held = [] }
-                return hand(held, filter: filter)
-            }
-            if stoppedEarly { return }
-            if hashing, case .stop(let code, let reason) = filter.inputEnded() {
-                stop(JournalError(code, reason))
-                return
-            }
-            condition.lock()
-            if hashing, filter.count > 0 {
-                latestCheckpoint = InputCheckpoint(tasks: filter.count, digest: filter.chain.digest)
-            }
-            finished = true
-            condition.unlock()
-            wakeup.signal()
+            var intake = Intake(
+                feed: self, filter: resumeFilter, batchSize: source.announcesWaits ? Self.batchSize : 1)
+            source.run({ intake.accept($0) }, { intake.sourceWillWait() })
+            intake.inputEnded()
         }
         thread.name = "task-feed"
         thread.start()
     }
 
-    private func announceChecked(_ announced: inout Bool) {
-        announced = true
+    /// The feed thread's own state: numbering, hashing and resume filtering, and the batch it
+    /// gathers. (A struct the closures reach as one local: captured loose, each variable would be
+    /// checked for exclusive access at run time, some 150 instructions a task.)
+    private struct Intake {
+        let feed: TaskFeed
+        var nextID: UInt64 = 1
+        // Mutated in place (never copied: its tables shrink as lines match).
+        var filter: ResumeFilter
+        let hashing: Bool
+        let batchSize: Int
+        /// Items to run, not yet passed on: a batch, or while the journal's part of the input is
+        /// being checked, everything read (nothing leaves until it all matched).
+        var held = Batch()
+        var announced = false
+        var stoppedEarly = false
+
+        init(feed: TaskFeed, filter: ResumeFilter?, batchSize: Int) {
+            self.feed = feed
+            self.filter = filter ?? ResumeFilter()
+            hashing = filter != nil
+            self.batchSize = batchSize
+            held.reserveCapacity(batchSize)
+            if !self.filter.isVerifying { announce() }
+        }
+
+        /// One item from the source; false once the feed is cancelled or the input stopped.
+        mutating func accept(_ item: consuming SourceItem) -> Bool {
+            var entry = Entry(id: nextID, item: item)
+            nextID += 1
+            if hashing {
+                entry.digest = TaskDigest(of: entry.item)
+                switch filter.admit(id: entry.id, digest: entry.digest) {
+                case .stop(let code, let reason):
+                    feed.stop(JournalError(code, reason))
+                    stoppedEarly = true
+                    return false
+                case .skip:
+                    feed.resumedCount.add(1, ordering: .relaxed)
+                case .run:
+                    held.append(entry)
+                }
+                guard !filter.isVerifying else { return true }
+                if !announced { announce() }
+            } else {
+                held.append(entry)
+            }
+            return held.count < batchSize || passOn()
+        }
+
+        /// The source may block next: what is gathered goes now.
+        mutating func sourceWillWait() {
+            if !filter.isVerifying { _ = passOn() }
+        }
+
+        mutating func inputEnded() {
+            if stoppedEarly { return }
+            if hashing, case .stop(let code, let reason) = filter.inputEnded() {
+                feed.stop(JournalError(code, reason))
+                return
+            }
+            guard passOn() else { return }
+            feed.finish(checkpoint: hashing && filter.count > 0 ? filter.readSoFar : nil)
+        }
+
+        private mutating func passOn() -> Bool {
+            guard !held.isEmpty else { return true }
+            var batch = Batch(minimumCapacity: batchSize)
+            swap(&batch, &held)
+            return feed.hand(batch, filter: hashing ? filter : nil)
+        }
+
+        private mutating func announce() {
+            announced = true
+            feed.announceChecked()
+        }
+    }
+
+    /// The input ended; `checkpoint` is what it was, with a journal.
+    private func finish(checkpoint: InputCheckpoint?) {
+        condition.lock()
+        if let checkpoint { latestCheckpoint = checkpoint }
+        finished = true
+        condition.unlock()
+        wakeup.signal()
+    }
+
+    private func announceChecked() {
         condition.lock()
         checked = true
         condition.broadcast()
@@ -142,20 +199,21 @@ final class TaskFeed: @unchecked Sendable {
         return stopped
     }
 
-    /// Hands `entries` to the I/O thread, waiting while the queue is full; false once cancelled.
-    private func hand<Entries: Collection<Entry>>(_ entries: Entries, filter: ResumeFilter?) -> Bool {
+    /// Hands `batch` to the I/O thread, waiting while the queue is full; false once cancelled.
+    private func hand(_ batch: consuming Batch, filter: ResumeFilter?) -> Bool {
         condition.lock()
-        while pending.count >= capacity && !cancelled { condition.wait() }
+        while pendingCount >= capacity && !cancelled { condition.wait() }
         guard !cancelled else {
             condition.unlock()
             return false
         }
         // Only the first item after the I/O thread emptied the queue needs to wake it.
-        let wasEmpty = pending.isEmpty
-        pending.append(contentsOf: entries)
+        let wasEmpty = pendingCount == 0
+        pendingCount += batch.count
+        pending.append(batch)
         if checkpointWanted, let filter {
             checkpointWanted = false
-            latestCheckpoint = InputCheckpoint(tasks: filter.count, digest: filter.chain.digest)
+            latestCheckpoint = filter.readSoFar
         }
         condition.unlock()
         if wasEmpty { wakeup.signal() }
@@ -172,15 +230,15 @@ final class TaskFeed: @unchecked Sendable {
         wakeup.signal()
     }
 
-    /// Every item ready now, or `nil` if none is; `isDrained` tells whether more will come.
-    func take() -> [Entry]? {
+    /// Every item ready now, in batches, or `nil` if none is; `isDrained` tells whether more
+    /// will come.
+    func take() -> [Batch]? {
         condition.lock()
         defer { condition.unlock() }
-        guard !pending.isEmpty else { return nil }
-        var taken: [Entry] = []
-        // Small: a trickle of input must not cost a large allocation per item.
-        taken.reserveCapacity(min(capacity, 256))
+        guard pendingCount > 0 else { return nil }
+        var taken: [Batch] = []
         swap(&taken, &pending)
+        pendingCount = 0
         condition.signal()
         return taken
     }
@@ -189,7 +247,7 @@ final class TaskFeed: @unchecked Sendable {
     var isDrained: Bool {
         condition.lock()
         defer { condition.unlock() }
-        return finished && pending.isEmpty
+        return finished && pendingCount == 0
     }
 
     /// Stops the source at its next item.

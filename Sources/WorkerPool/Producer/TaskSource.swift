@@ -13,18 +13,35 @@ public enum SourceItem: Sendable, Equatable {
 /// Where the producer's tasks come from. Sources stream: `emit` is called once per item and
 /// blocks while the producer's window is full, so memory does not grow with the input.
 public struct TaskSource: Sendable {
-    let produce: @Sendable (_ emit: (SourceItem) -> Bool) -> Void
+    /// Calls `emit` for each item and `willWait` before anything that may block (a read), so
+    /// the feed can pass items on in batches yet never holds one back while the source waits.
+    let run: @Sendable (_ emit: (consuming SourceItem) -> Bool, _ willWait: () -> Void) -> Void
+    /// The source calls `willWait` before it may block; when false (a caller's own closure, which
+    /// may wait anywhere), the feed passes each item on as soon as it is emitted.
+    let announcesWaits: Bool
 
     /// - Parameter produce: calls `emit` for each item in order; stops early when it returns false.
     public init(_ produce: @escaping @Sendable (_ emit: (SourceItem) -> Bool) -> Void) {
-        self.produce = produce
+        run = { emit, _ in produce { emit($0) } }
+        announcesWaits = false
     }
+
+    /// A source that calls `willWait` before every call that may block.
+    init(
+        announcingWaits run: @escaping @Sendable (_ emit: (consuming SourceItem) -> Bool, _ willWait: () -> Void) -> Void
+    ) {
+        self.run = run
+        announcesWaits = true
+    }
+
+    /// Calls `emit` for each item in order, until it returns false.
+    func produce(_ emit: (SourceItem) -> Bool) { run({ emit($0) }, {}) }
 
     /// Fixed items, for tests and small programs.
     public static func items(_ items: [SourceItem]) -> TaskSource {
-        TaskSource { emit in
+        TaskSource(announcingWaits: { emit, _ in
             for item in items where !emit(item) { return }
-        }
+        })
     }
 
     /// The lecture's demo: `multiply` of i by i for i in 0..<count.
@@ -35,7 +52,7 @@ public struct TaskSource: Sendable {
     public static func multiply(count: Int, operands: @escaping @Sendable (Int) -> (Int, Int) = { ($0, 2) })
         -> TaskSource
     {
-        TaskSource { emit in
+        TaskSource(announcingWaits: { emit, _ in
             for index in 0..<count {
                 let (a, b) = operands(index)
                 let payload = ByteCursor.bytes(capacity: 11 + 2 * DecimalText.maxLength) { cursor in
@@ -47,7 +64,7 @@ public struct TaskSource: Sendable {
                 }
                 if !emit(.task(name: "multiply", payload: payload)) { return }
             }
-        }
+        })
     }
 
     /// JSON lines read from `fileDescriptor` (stdin is 0): `{"task": "multiply", "args": {"a": 3, "b": 3}}`.
@@ -55,10 +72,10 @@ public struct TaskSource: Sendable {
     public static func jsonLines(fileDescriptor: Int32, maxLineLength: Int = WireFormat.defaultMaxMessageSize)
         -> TaskSource
     {
-        TaskSource { emit in
+        TaskSource(announcingWaits: { emit, willWait in
             var reader = LineReader(fileDescriptor: fileDescriptor, maxLineLength: maxLineLength)
             var lineNumber = 0
-            while let line = reader.nextLine() {
+            while let line = reader.nextLine(beforeRead: willWait) {
                 lineNumber += 1
                 let item: SourceItem
                 switch line {
@@ -73,7 +90,7 @@ public struct TaskSource: Sendable {
             if let error = reader.readError {
                 _ = emit(.invalid(reason: "reading input failed after line \(lineNumber): \(error)"))
             }
-        }
+        })
     }
 
     /// Parses `{"task": NAME, "args": ANY, "time_limit": SECONDS, "retries": N}`; `args`
@@ -169,7 +186,8 @@ struct LineReader {
         self.maxLineLength = maxLineLength
     }
 
-    mutating func nextLine() -> Line? {
+    /// The next line; `beforeRead` is called before each read of the file descriptor.
+    mutating func nextLine(beforeRead: () -> Void = {}) -> Line? {
         var skipping = 0
         while true {
             if let newline = buffer[start...].firstIndex(of: 0x0A) {
@@ -193,6 +211,7 @@ struct LineReader {
                 buffer.removeSubrange(0..<start)
                 start = 0
             }
+            beforeRead()
             let oldCount = buffer.count
             buffer.append(contentsOf: repeatElement(0, count: 1 << 16))
             let got = buffer.withUnsafeMutableBytes { raw in

@@ -95,11 +95,12 @@ struct ProducerCore {
 
     /// New input entries, in id order, read at `now`: each becomes a lease, or ends at once if it
     /// cannot be sent.
-    mutating func input(_ entries: [TaskFeed.Entry], now: PoolTime) {
-        for entry in entries { input(entry, now: now) }
+    /// Every entry of `batch`, which is left empty (each is moved out, not copied).
+    mutating func input(_ batch: inout TaskFeed.Batch, now: PoolTime) {
+        while let entry = batch.popFirst() { input(entry, now: now) }
     }
 
-    mutating func input(_ entry: TaskFeed.Entry, now: PoolTime) {
+    mutating func input(_ entry: consuming TaskFeed.Entry, now: PoolTime) {
         submitted += 1
         switch entry.item {
         case .invalid(let reason):

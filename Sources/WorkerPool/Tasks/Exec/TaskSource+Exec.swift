@@ -5,11 +5,11 @@ extension TaskSource {
     public static func execLines(
         fileDescriptor: Int32, template: ExecTemplate, maxLineLength: Int = WireFormat.defaultMaxMessageSize
     ) -> TaskSource {
-        TaskSource { emit in
+        TaskSource(announcingWaits: { emit, willWait in
             var reader = LineReader(fileDescriptor: fileDescriptor, maxLineLength: maxLineLength)
             var lineNumber = 0
             var sequence = 0
-            while let line = reader.nextLine() {
+            while let line = reader.nextLine(beforeRead: willWait) {
                 lineNumber += 1
                 let item: SourceItem
                 switch line {
@@ -31,6 +31,6 @@ extension TaskSource {
             if let error = reader.readError {
                 _ = emit(.invalid(reason: "reading input failed after line \(lineNumber): \(error)"))
             }
-        }
+        })
     }
 }
