@@ -12,7 +12,9 @@ struct DecimalTextTests {
             values += [power - 1, power, power + 1, -power]
         }
         var generator = SystemRandomNumberGenerator()
-        for _ in 0..<2000 { values.append(Int.random(in: Int.min...Int.max, using: &generator) >> Int.random(in: 0..<63)) }
+        for _ in 0..<2000 {
+            values.append(Int.random(in: Int.min...Int.max, using: &generator) >> Int.random(in: 0..<63))
+        }
         for value in values {
             var bytes: [UInt8] = Array("x".utf8)
             DecimalText.append(value, to: &bytes)

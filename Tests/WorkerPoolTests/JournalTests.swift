@@ -49,6 +49,31 @@ struct JournalTests {
         #expect(MemoryLayout<TaskDigest>.size == 32)
     }
 
+    @Test("the input chain is the SHA-256 of its items' digests in order, at any count, and a copy goes on alone")
+    func inputChain() {
+        let digests = (0..<200).map { TaskDigest(of: .invalid(reason: "item \($0)")) }
+        func expected(_ count: Int) -> TaskDigest {
+            Array(digests.prefix(count)).withUnsafeBytes { TaskDigest(sha256: $0) }
+        }
+        var chain = InputChain()
+        #expect(chain.digest == expected(0))
+        #expect(chain.digest.hex == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
+        var copy: InputChain?
+        for (index, digest) in digests.enumerated() {
+            chain.append(digest)
+            if [1, 63, 64, 65, 128, 199].contains(index + 1) { #expect(chain.digest == expected(index + 1)) }
+            if index == 99 { copy = chain }
+        }
+        #expect(chain.count == 200)
+        // The copy took the first 100; fed the rest again, it reaches the same digest.
+        guard var copy else { return }
+        for digest in digests[100...] { copy.append(digest) }
+        #expect(copy.digest == chain.digest)
+        copy.append(digests[0])
+        #expect(copy.digest != chain.digest)
+        #expect(chain.digest == expected(200))
+    }
+
     static func taskLine(_ text: String) -> SourceItem {
         TaskSource.parseTaskLine(Array(text.utf8)[...], lineNumber: 1)
     }

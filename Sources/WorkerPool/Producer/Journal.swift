@@ -64,11 +64,7 @@ final class Journal {
 
     /// Adds `outcome`'s record; durable after the next ``commit()``.
     func append(_ outcome: TaskOutcome) {
-        // Straight into the buffer: the outcome's line without its closing brace, then the hash.
-        outcome.appendJSONFields(to: &buffer)
-        TaskOutcome.appendLiteral(#","sha256":""#, to: &buffer)
-        (outcome.digest ?? .zero).appendHex(to: &buffer)
-        TaskOutcome.appendLiteral("\"}\n", to: &buffer)
+        outcome.appendRecord(to: &buffer, digest: outcome.digest ?? .zero, newline: true)
     }
 
     /// Records that the input's first `checkpoint.tasks` items have digest `checkpoint.digest`.

@@ -13,7 +13,9 @@ import Foundation
 /// the journal and `report` only on the pipeline's own thread.
 final class OutcomePipeline: @unchecked Sendable {
     private let condition = NSCondition()
-    private var queue: [TaskOutcome] = []
+    /// Outcomes as submitted, a batch at a time: handed over and kept whole, never copied one by
+    /// one (a journal that falls behind would otherwise have the dispatch thread copy them).
+    private var queue: [[TaskOutcome]] = []
     private var finishing = false
     private var done = false
     private var stored: JournalError?
@@ -50,7 +52,7 @@ final class OutcomePipeline: @unchecked Sendable {
         guard !outcomes.isEmpty else { return }
         condition.lock()
         let wasEmpty = queue.isEmpty
-        if wasEmpty { queue = outcomes } else { queue.append(contentsOf: outcomes) }
+        queue.append(outcomes)
         condition.unlock()
         if wasEmpty { condition.signal() }
     }
@@ -76,9 +78,10 @@ final class OutcomePipeline: @unchecked Sendable {
     }
 
     private func run() {
-        var waiting: [TaskOutcome] = []
+        var waiting: [[TaskOutcome]] = []
+        var waitingCount = 0
         var firstWaitingAt: ContinuousClock.Instant?
-        var taken: [TaskOutcome] = []
+        var taken: [[TaskOutcome]] = []
         var lastCheckpoint: InputCheckpoint?
         var failed = false
         while true {
@@ -99,19 +102,22 @@ final class OutcomePipeline: @unchecked Sendable {
             condition.unlock()
 
             guard let journal else {
-                for outcome in taken { report(outcome) }
+                for batch in taken { Self.forEach(in: batch, report) }
                 taken.removeAll(keepingCapacity: true)
                 if ending { break }
                 continue
             }
             if !failed {
-                for outcome in taken where outcome.status != .cancelled { journal.append(outcome) }
+                for batch in taken {
+                    for index in batch.indices where batch[index].status != .cancelled { journal.append(batch[index]) }
+                    waitingCount += batch.count
+                }
                 if waiting.isEmpty && !taken.isEmpty { firstWaitingAt = .now }
                 waiting.append(contentsOf: taken)
             }
             taken.removeAll(keepingCapacity: true)
             let due =
-                ending || waiting.count >= batchLimit
+                ending || waitingCount >= batchLimit
                 || firstWaitingAt.map { $0.duration(to: .now) >= interval } ?? false
             if !failed && due && !waiting.isEmpty {
                 do {
@@ -120,14 +126,15 @@ final class OutcomePipeline: @unchecked Sendable {
                         lastCheckpoint = now
                     }
                     try journal.commit()
-                    for outcome in waiting { report(outcome) }
+                    for batch in waiting { Self.forEach(in: batch, report) }
                 } catch {
                     failed = true
                     condition.lock()
                     stored = error
                     condition.unlock()
                 }
-                waiting.removeAll(keepingCapacity: waiting.count <= 4 * batchLimit)
+                waiting.removeAll(keepingCapacity: true)
+                waitingCount = 0
                 firstWaitingAt = nil
             }
             if ending { break }
@@ -147,5 +154,10 @@ final class OutcomePipeline: @unchecked Sendable {
         done = true
         condition.broadcast()
         condition.unlock()
+    }
+
+    /// `body` for each outcome of `batch`, by index: not copied out one by one.
+    private static func forEach(in batch: [TaskOutcome], _ body: (TaskOutcome) -> Void) {
+        for index in batch.indices { body(batch[index]) }
     }
 }

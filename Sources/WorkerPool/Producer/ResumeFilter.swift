@@ -54,7 +54,8 @@ struct ResumeFilter {
             return .skip
         }
         var verdict = Verdict.run
-        if let recorded = digestsByID.removeValue(forKey: id) {
+        // A new journal has nothing to look up (most runs: no hashing per item here).
+        if !digestsByID.isEmpty, let recorded = digestsByID.removeValue(forKey: id) {
             guard recorded == digest else {
                 return .stop(
                     .inputChanged,

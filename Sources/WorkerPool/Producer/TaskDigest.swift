@@ -1,4 +1,4 @@
-import Crypto
+import COpenSSL
 
 /// The SHA-256 of one input item as the producer parsed it: what the journal records beside each
 /// outcome, so a resumed run can tell whether its input is still the one the journal was
@@ -21,10 +21,11 @@ struct TaskDigest: Hashable, Sendable, CustomStringConvertible {
         withUnsafeMutableBytes(of: &self) { $0.copyMemory(from: UnsafeRawBufferPointer(rebasing: bytes[0..<32])) }
     }
 
-    init(_ digest: SHA256Digest) {
+    /// The SHA-256 of `bytes`: one call into libcrypto, no allocation.
+    init(sha256 bytes: UnsafeRawBufferPointer) {
         self = .zero
-        digest.withUnsafeBytes { raw in
-            withUnsafeMutableBytes(of: &self) { $0.copyMemory(from: UnsafeRawBufferPointer(rebasing: raw[0..<32])) }
+        withUnsafeMutableBytes(of: &self) { out in
+            pool_sha256(bytes.baseAddress, bytes.count, out.baseAddress!.assumingMemoryBound(to: UInt8.self))
         }
     }
 
@@ -76,9 +77,7 @@ struct TaskDigest: Hashable, Sendable, CustomStringConvertible {
             put(first)
             put(second)
             put(third)
-            var hasher = SHA256()
-            hasher.update(bufferPointer: UnsafeRawBufferPointer(buffer))
-            return TaskDigest(hasher.finalize())
+            return TaskDigest(sha256: UnsafeRawBufferPointer(buffer))
         }
     }
 
@@ -116,31 +115,31 @@ struct TaskDigest: Hashable, Sendable, CustomStringConvertible {
     }
 
     /// 64 lowercase hex digits.
-    var hex: String {
-        var text: [UInt8] = []
-        text.reserveCapacity(64)
-        appendHex(to: &text)
-        return String(decoding: text, as: UTF8.self)
-    }
+    var hex: String { String(decoding: ByteCursor.bytes(capacity: 64) { writeHex(to: &$0) }, as: UTF8.self) }
 
-    /// Appends the 64 lowercase hex digits to `bytes`.
-    func appendHex(to bytes: inout [UInt8]) {
-        // Into 64 bytes on the stack, then one copy.
-        var text: (UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0, 0, 0, 0, 0)
+    /// Writes the 64 lowercase hex digits, two per byte from a table.
+    func writeHex(to cursor: inout ByteCursor) {
+        let digits = Self.hexPairs.utf8Start
         withUnsafeBytes(of: self) { raw in
-            withUnsafeMutableBytes(of: &text) { out in
-                for (index, byte) in raw.enumerated() {
-                    out[2 * index] = Self.hexDigit(byte >> 4)
-                    out[2 * index + 1] = Self.hexDigit(byte & 0x0F)
-                }
-                bytes.append(contentsOf: out)
+            for byte in raw {
+                let pair = Int(byte) &* 2
+                cursor.write(digits[pair])
+                cursor.write(digits[pair &+ 1])
             }
         }
     }
 
-    private static func hexDigit(_ value: UInt8) -> UInt8 {
-        value < 10 ? UInt8(ascii: "0") + value : UInt8(ascii: "a") + value - 10
-    }
+    /// "00" through "ff", side by side.
+    private static let hexPairs: StaticString = """
+        000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f\
+        202122232425262728292a2b2c2d2e2f303132333435363738393a3b3c3d3e3f\
+        404142434445464748494a4b4c4d4e4f505152535455565758595a5b5c5d5e5f\
+        606162636465666768696a6b6c6d6e6f707172737475767778797a7b7c7d7e7f\
+        808182838485868788898a8b8c8d8e8f909192939495969798999a9b9c9d9e9f\
+        a0a1a2a3a4a5a6a7a8a9aaabacadaeafb0b1b2b3b4b5b6b7b8b9babbbcbdbebf\
+        c0c1c2c3c4c5c6c7c8c9cacbcccdcecfd0d1d2d3d4d5d6d7d8d9dadbdcdddedf\
+        e0e1e2e3e4e5e6e7e8e9eaebecedeeeff0f1f2f3f4f5f6f7f8f9fafbfcfdfeff
+        """
 
     /// Parses 64 hex digits (either case); nil for anything else.
     init?<Bytes: Collection>(hex: Bytes) where Bytes.Element == UInt8 {
@@ -174,28 +173,36 @@ struct TaskDigest: Hashable, Sendable, CustomStringConvertible {
 /// records it now and then with the count, so a resumed run also notices a changed line that
 /// had not finished, or an input that shrank.
 struct InputChain {
-    private var hasher = SHA256()
-    /// Digests not yet fed to `hasher` (32 bytes each, no padding): fed 64 at a time, one call
+    /// libcrypto's SHA-256 state, a plain C struct: copying the chain copies it.
+    private var context = SHA256_CTX()
+    /// Digests not yet fed to `context` (32 bytes each, no padding): fed 64 at a time, one call
     /// rather than one per item.
     private var pending: [TaskDigest] = []
     private(set) var count: UInt64 = 0
     private static let batch = 64
 
-    init() { pending.reserveCapacity(Self.batch) }
+    init() {
+        pool_sha256_start(&context)
+        pending.reserveCapacity(Self.batch)
+    }
 
     mutating func append(_ digest: TaskDigest) {
         pending.append(digest)
         count += 1
         if pending.count >= Self.batch {
-            pending.withUnsafeBytes { hasher.update(bufferPointer: $0) }
+            pending.withUnsafeBytes { pool_sha256_update(&context, $0.baseAddress, $0.count) }
             pending.removeAll(keepingCapacity: true)
         }
     }
 
     /// The chain's digest at `count` items; the chain goes on.
     var digest: TaskDigest {
-        var copy = hasher
-        pending.withUnsafeBytes { copy.update(bufferPointer: $0) }
-        return TaskDigest(copy.finalize())
+        var copy = context
+        pending.withUnsafeBytes { pool_sha256_update(&copy, $0.baseAddress, $0.count) }
+        var digest = TaskDigest.zero
+        withUnsafeMutableBytes(of: &digest) {
+            pool_sha256_finish(&copy, $0.baseAddress!.assumingMemoryBound(to: UInt8.self))
+        }
+        return digest
     }
 }

@@ -12,48 +12,73 @@ extension TaskOutcome {
     }
 
     /// ``jsonLine``'s bytes appended to `bytes`, without building a String (the jsonl output's
-    /// and the journal's hot path).
-    public func appendJSONLine(to bytes: inout [UInt8]) {
-        appendJSONFields(to: &bytes)
-        bytes.append(UInt8(ascii: "}"))
+    /// hot path).
+    public func appendJSONLine(to bytes: inout [UInt8]) { appendRecord(to: &bytes, digest: nil) }
+
+    /// The object as ``jsonLine`` has it, with `"sha256"` last when `digest` is given (the journal's
+    /// record), and a newline after it when `newline`.
+    ///
+    /// Written in one pass through a cursor into room measured first, then appended in one copy:
+    /// a piece-by-piece `append` costs a record some 2,500 instructions, and the journal and the
+    /// jsonl output write one per task. Strings that need escaping (rare) are quoted before.
+    func appendRecord(to bytes: inout [UInt8], digest: TaskDigest?, newline: Bool = false) {
+        let name = JSONString(self.name)
+        let message = status == .ok ? nil : JSONString(self.message)
+        let workerName = worker.map { JSONString($0.name) }
+        let host = worker.map { JSONString($0.host) }
+        let room =
+            Self.fixedRoom + name.length + (message?.length ?? payload.count) + (workerName?.length ?? 0)
+            + (host?.length ?? 0)
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: room) { buffer in
+            var cursor = ByteCursor(buffer.baseAddress!)
+            cursor.write(#"{"id":"#)
+            cursor.writeDecimal(Int(truncatingIfNeeded: id))
+            cursor.write(#","task":"#)
+            name.write(to: &cursor)
+            cursor.write(#","status":""#)
+            cursor.write(status.jsonName)
+            if let message {
+                cursor.write(#"","error":"#)
+                message.write(to: &cursor)
+            } else {
+                cursor.write(#"","result":"#)
+                payload.withUnsafeBufferPointer { cursor.write($0) }
+            }
+            if let worker, let workerName, let host {
+                cursor.write(#","worker":"#)
+                workerName.write(to: &cursor)
+                cursor.write(#","host":"#)
+                host.write(to: &cursor)
+                cursor.write(#","pid":"#)
+                cursor.writeDecimal(Int(worker.pid))
+            }
+            cursor.write(#","run_us":"#)
+            cursor.writeDecimal(Int(runMicroseconds))
+            // Only when they tell something: a task that ended at its first try, sent once, has neither.
+            if attempts > 1 {
+                cursor.write(#","attempts":"#)
+                cursor.writeDecimal(Int(attempts))
+            }
+            if deliveries > max(attempts, 1) {
+                cursor.write(#","deliveries":"#)
+                cursor.writeDecimal(Int(deliveries))
+            }
+            if let digest {
+                cursor.write(#","sha256":""#)
+                digest.writeHex(to: &cursor)
+                cursor.write(UInt8(ascii: "\""))
+            }
+            cursor.write(UInt8(ascii: "}"))
+            if newline { cursor.write(0x0A) }
+            bytes.append(
+                contentsOf: UnsafeBufferPointer(start: buffer.baseAddress, count: cursor.position - buffer.baseAddress!)
+            )
+        }
     }
 
-    /// The object without its closing brace, for a writer that adds fields of its own.
-    func appendJSONFields(to bytes: inout [UInt8]) {
-        bytes.reserveCapacity(bytes.count + 96 + payload.count + name.utf8.count)
-        Self.appendLiteral(#"{"id":"#, to: &bytes)
-        DecimalText.append(Int(truncatingIfNeeded: id), to: &bytes)
-        Self.appendLiteral(#","task":"#, to: &bytes)
-        Self.appendQuoted(name, to: &bytes)
-        Self.appendLiteral(#","status":""#, to: &bytes)
-        Self.append(status.description, to: &bytes)
-        if status == .ok {
-            Self.appendLiteral(#"","result":"#, to: &bytes)
-            bytes.append(contentsOf: payload)
-        } else {
-            Self.appendLiteral(#"","error":"#, to: &bytes)
-            Self.appendQuoted(message, to: &bytes)
-        }
-        if let worker {
-            Self.appendLiteral(#","worker":"#, to: &bytes)
-            Self.appendQuoted(worker.name, to: &bytes)
-            Self.appendLiteral(#","host":"#, to: &bytes)
-            Self.appendQuoted(worker.host, to: &bytes)
-            Self.appendLiteral(#","pid":"#, to: &bytes)
-            DecimalText.append(Int(worker.pid), to: &bytes)
-        }
-        Self.appendLiteral(#","run_us":"#, to: &bytes)
-        DecimalText.append(Int(runMicroseconds), to: &bytes)
-        // Only when they tell something: a task that ended at its first try, sent once, has neither.
-        if attempts > 1 {
-            Self.appendLiteral(#","attempts":"#, to: &bytes)
-            DecimalText.append(Int(attempts), to: &bytes)
-        }
-        if deliveries > max(attempts, 1) {
-            Self.appendLiteral(#","deliveries":"#, to: &bytes)
-            DecimalText.append(Int(deliveries), to: &bytes)
-        }
-    }
+    /// Every byte of a record but its strings and result: the keys, six numbers of at most
+    /// ``DecimalText/maxLength`` digits, the status, the digest and the punctuation.
+    private static let fixedRoom = 128 + 6 * DecimalText.maxLength + 64
 
     /// The result as a person reads it: a JSON string result as its text (`3 * 3 = 9`), anything
     /// else as its compact JSON. A plain string (no escapes) needs no JSON reader.
@@ -83,20 +108,7 @@ extension TaskOutcome {
     }
 
     static func appendQuoted(_ text: String, to bytes: inout [UInt8]) {
-        // Names, hosts and most messages are plain ASCII: quoted in place, no serializer and
-        // no array of their own.
-        var text = text
-        let plain = text.withUTF8 { utf8 -> Bool in
-            guard
-                !utf8.contains(where: { $0 < 0x20 || $0 > 0x7E || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }
-                )
-            else { return false }
-            bytes.append(UInt8(ascii: "\""))
-            bytes.append(contentsOf: utf8)
-            bytes.append(UInt8(ascii: "\""))
-            return true
-        }
-        if !plain { append(quoted(text), to: &bytes) }
+        JSONString(text).append(to: &bytes)
     }
 
     static func quoted(_ text: String) -> String {
@@ -106,5 +118,48 @@ extension TaskOutcome {
                 withJSONObject: text, options: [.fragmentsAllowed, .withoutEscapingSlashes])
         else { return "\"\"" }
         return String(decoding: data, as: UTF8.self)
+    }
+}
+
+/// A string as a JSON value: most (names, hosts, messages) are plain ASCII and written quoted
+/// as they are; the rest are escaped once, here, so a writer knows their length before it writes.
+struct JSONString {
+    private var plain: String?
+    private var escaped: [UInt8] = []
+    /// Bytes written, quotes included.
+    let length: Int
+
+    init(_ text: String) {
+        var text = text
+        let isPlain = text.withUTF8 { utf8 in
+            !utf8.contains { $0 < 0x20 || $0 > 0x7E || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }
+        }
+        if isPlain {
+            plain = text
+            length = text.utf8.count + 2
+        } else {
+            escaped = Array(TaskOutcome.quoted(text).utf8)
+            length = escaped.count
+        }
+    }
+
+    func write(to cursor: inout ByteCursor) {
+        guard var plain else {
+            escaped.withUnsafeBufferPointer { cursor.write($0) }
+            return
+        }
+        cursor.write(UInt8(ascii: "\""))
+        plain.withUTF8 { cursor.write($0) }
+        cursor.write(UInt8(ascii: "\""))
+    }
+
+    func append(to bytes: inout [UInt8]) {
+        guard var plain else {
+            bytes.append(contentsOf: escaped)
+            return
+        }
+        bytes.append(UInt8(ascii: "\""))
+        plain.withUTF8 { bytes.append(contentsOf: $0) }
+        bytes.append(UInt8(ascii: "\""))
     }
 }

@@ -28,7 +28,8 @@ public struct TaskSource: Sendable {
 
     /// A source that calls `willWait` before every call that may block.
     init(
-        announcingWaits run: @escaping @Sendable (_ emit: (consuming SourceItem) -> Bool, _ willWait: () -> Void) -> Void
+        announcingWaits run:
+            @escaping @Sendable (_ emit: (consuming SourceItem) -> Bool, _ willWait: () -> Void) -> Void
     ) {
         self.run = run
         announcesWaits = true

@@ -71,6 +71,12 @@ struct ByteCursor {
         position += 1
     }
 
+    mutating func write(_ bytes: UnsafeBufferPointer<UInt8>) {
+        guard let source = bytes.baseAddress else { return }
+        position.update(from: source, count: bytes.count)
+        position += bytes.count
+    }
+
     mutating func writeDecimal(_ value: Int) { position += DecimalText.write(value, at: position) }
 
     /// `[UInt8]` of at most `capacity` bytes, written by `body` through a cursor on the stack and

@@ -151,7 +151,10 @@ public enum ResultStatus: UInt8, Sendable, CaseIterable, CustomStringConvertible
     /// The task's process died while running it, `--max-attempts` times.
     case workerDied = 9
 
-    public var description: String {
+    public var description: String { jsonName.description }
+
+    /// The name as a literal, for writers that copy bytes (JSON records).
+    var jsonName: StaticString {
         switch self {
         case .ok: "ok"
         case .failed: "failed"
