@@ -34,7 +34,7 @@ struct TaskRegistryTests {
             #"{"a":3,"b":3,}"#, #"{"a":-,"b":3}"#,
         ])
     func multiplyFastPath(json: String) {
-        let fast = TaskRegistry.Multiply.fast(Array(json.utf8))
+        let fast = Array(json.utf8).withUnsafeBufferPointer { TaskRegistry.Multiply.fast($0) }
         var plain = TaskRegistry()
         plain.register("multiply") { (input: TaskRegistry.Multiply, _) -> String in
             let (product, overflow) = input.a.multipliedReportingOverflow(by: input.b)

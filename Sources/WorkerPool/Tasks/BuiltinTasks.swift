@@ -11,11 +11,11 @@ extension TaskRegistry {
             guard !overflow else { throw TaskError("\(input.a) * \(input.b) overflows a 64-bit integer") }
             return "\(input.a) * \(input.b) = \(product)"
         }
-        registry.addFastPath("multiply") { payload, context in
+        registry.addFastPath("multiply", inPlace: { payload, context in
             // At debug level the handler logs each task, as the lecture's consumers do.
-            guard context.logger.logLevel > .debug else { return nil }
+            guard context.logLevel > .debug else { return nil }
             return Multiply.fast(payload)
-        }
+        })
         registry.register("sleep", describe: { (input: Sleep) in "sleep \(input.ms) ms" }) { input, _ in
             guard input.ms >= 0, input.ms <= 86_400_000 else { throw TaskError("ms must be between 0 and 86400000") }
             Thread.sleep(forTimeInterval: Double(input.ms) / 1000)
@@ -80,36 +80,34 @@ extension TaskRegistry {
         /// `{"a": INT, "b": INT}` (either order, spaces allowed) multiplied without `Codable`:
         /// the JSON string `"a * b = product"`; nil for anything else, or an overflow, which the
         /// `Codable` handler then answers with its own words.
-        static func fast(_ payload: [UInt8]) -> TaskRegistry.Outcome? {
-            payload.withUnsafeBufferPointer { bytes -> TaskRegistry.Outcome? in
-                var scanner = PlainScanner(bytes)
-                guard scanner.take(UInt8(ascii: "{")) else { return nil }
-                var a: Int?
-                var b: Int?
-                repeat {
-                    guard let key = scanner.singleLetterKey(), scanner.take(UInt8(ascii: ":")),
-                        let value = scanner.integer()
-                    else { return nil }
-                    switch key {
-                    case UInt8(ascii: "a") where a == nil: a = value
-                    case UInt8(ascii: "b") where b == nil: b = value
-                    default: return nil
-                    }
-                } while scanner.take(UInt8(ascii: ","))
-                guard scanner.take(UInt8(ascii: "}")), scanner.atEnd, let a, let b else { return nil }
-                let (product, overflow) = a.multipliedReportingOverflow(by: b)
-                guard !overflow else { return nil }
-                let out = ByteCursor.bytes(capacity: 8 + 3 * DecimalText.maxLength) { cursor in
-                    cursor.write(UInt8(ascii: "\""))
-                    cursor.writeDecimal(a)
-                    cursor.write(" * ")
-                    cursor.writeDecimal(b)
-                    cursor.write(" = ")
-                    cursor.writeDecimal(product)
-                    cursor.write(UInt8(ascii: "\""))
+        static func fast(_ bytes: UnsafeBufferPointer<UInt8>) -> TaskRegistry.Outcome? {
+            var scanner = PlainScanner(bytes)
+            guard scanner.take(UInt8(ascii: "{")) else { return nil }
+            var a: Int?
+            var b: Int?
+            repeat {
+                guard let key = scanner.singleLetterKey(), scanner.take(UInt8(ascii: ":")),
+                    let value = scanner.integer()
+                else { return nil }
+                switch key {
+                case UInt8(ascii: "a") where a == nil: a = value
+                case UInt8(ascii: "b") where b == nil: b = value
+                default: return nil
                 }
-                return TaskRegistry.Outcome(status: .ok, payload: out)
+            } while scanner.take(UInt8(ascii: ","))
+            guard scanner.take(UInt8(ascii: "}")), scanner.atEnd, let a, let b else { return nil }
+            let (product, overflow) = a.multipliedReportingOverflow(by: b)
+            guard !overflow else { return nil }
+            let out = ByteCursor.bytes(capacity: 8 + 3 * DecimalText.maxLength) { cursor in
+                cursor.write(UInt8(ascii: "\""))
+                cursor.writeDecimal(a)
+                cursor.write(" * ")
+                cursor.writeDecimal(b)
+                cursor.write(" = ")
+                cursor.writeDecimal(product)
+                cursor.write(UInt8(ascii: "\""))
             }
+            return TaskRegistry.Outcome(status: .ok, payload: out)
         }
     }
 

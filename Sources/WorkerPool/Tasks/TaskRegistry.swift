@@ -22,7 +22,9 @@ public struct TaskRegistry: Sendable {
         }
     }
 
-    typealias Handler = @Sendable (_ payload: [UInt8], _ context: TaskContext) -> Outcome
+    /// The payload is borrowed, valid only during the call: a worker's task thread hands it over
+    /// in place, from the message it came in.
+    typealias Handler = @Sendable (_ payload: UnsafeBufferPointer<UInt8>, _ context: TaskContext) -> Outcome
 
     private var handlers: [String: Handler] = [:]
     /// Handlers that enforce a task's time limit themselves (`exec` kills its command and
@@ -55,15 +57,15 @@ public struct TaskRegistry: Sendable {
         handlers[name] = { payload, context in
             let input: Input
             do {
-                // The fast path for small plain payloads; Foundation (without copying the bytes)
-                // for everything else, so values and messages are Foundation's.
-                input = try FastJSON.decode(Input.self, from: payload, fallback: decoder)
+                // The fast path for small plain payloads; Foundation (without copying the bytes
+                // again) for everything else, so values and messages are Foundation's.
+                input = try FastJSON.decode(Input.self, from: Array(payload), fallback: decoder)
             } catch {
                 return Outcome(
                     status: .badArguments,
                     payload: Array("bad arguments for '\(name)': \(Self.explain(error))".utf8))
             }
-            if context.logger.logLevel <= .debug {
+            if context.logLevel <= .debug {
                 context.logger.debug("\(context.workerName): \(describe?(input) ?? name)")
             }
             do {
@@ -84,6 +86,14 @@ public struct TaskRegistry: Sendable {
     public mutating func addFastPath(
         _ name: String, _ fast: @escaping @Sendable (_ payload: [UInt8], _ context: TaskContext) -> Outcome?
     ) {
+        addFastPath(name, inPlace: { payload, context in fast(Array(payload), context) })
+    }
+
+    /// ``addFastPath(_:_:)`` for a fast path that reads the payload in place (no array per task).
+    mutating func addFastPath(
+        _ name: String,
+        inPlace fast: @escaping @Sendable (_ payload: UnsafeBufferPointer<UInt8>, _ context: TaskContext) -> Outcome?
+    ) {
         guard let handler = handlers[name] else { preconditionFailure("register '\(name)' before its fast path") }
         handlers[name] = { payload, context in fast(payload, context) ?? handler(payload, context) }
     }
@@ -91,7 +101,7 @@ public struct TaskRegistry: Sendable {
     /// Runs the task named `name`; never throws: every problem is an ``Outcome`` with a message.
     public func run(name: String, payload: [UInt8], context: TaskContext) -> Outcome {
         guard let handler = handlers[name] else { return unknown(name) }
-        return handler(payload, context)
+        return payload.withUnsafeBufferPointer { handler($0, context) }
     }
 
     /// The handler registered under `name`: a task thread resolves it once per name, not per task.

@@ -67,8 +67,18 @@ struct ByteReader {
     /// validation (which costs a generic metadata lookup per call).
     static func string(_ raw: UnsafeRawBufferPointer) -> String? {
         let bytes = raw.bindMemory(to: UInt8.self)
-        if !bytes.contains(where: { $0 >= 0x80 }) { return String(decoding: bytes, as: UTF8.self) }
+        if isASCII(bytes) { return String(decoding: bytes, as: UTF8.self) }
         return String(validating: bytes, as: UTF8.self)
+    }
+
+    /// Whether `raw` is valid UTF-8, without making a String of it when it is ASCII.
+    static func isValidUTF8(_ raw: UnsafeRawBufferPointer) -> Bool {
+        let bytes = raw.bindMemory(to: UInt8.self)
+        return isASCII(bytes) || String(validating: bytes, as: UTF8.self) != nil
+    }
+
+    private static func isASCII(_ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
+        !bytes.contains(where: { $0 >= 0x80 })
     }
 
     mutating func readShortString(_ what: StaticString) throws(WireError) -> String {

@@ -1,4 +1,3 @@
-import DequeModule
 import Foundation
 
 /// What a process's task link and its task threads share: tasks received and not yet started,
@@ -10,7 +9,7 @@ import Foundation
 /// `@unchecked Sendable`: every stored property is read and written only with `condition` locked.
 final class SharedTaskQueue: @unchecked Sendable {
     private let condition = NSCondition()
-    private var tasks = Deque<WorkerNode.QueuedTask>()
+    private var tasks = TaskQueue()
     private var results: ResultBatcher
     private var running = 0
     private var waiting = 0
@@ -33,11 +32,12 @@ final class SharedTaskQueue: @unchecked Sendable {
     // MARK: The link thread
 
     /// Queues tasks the link received, waking as many waiting threads.
-    func push(_ received: [WorkerNode.QueuedTask]) {
-        guard !received.isEmpty else { return }
+    func push(_ received: TaskQueue) {
+        let count = received.count
+        guard count > 0 else { return }
         locked {
             tasks.append(contentsOf: received)
-            if waiting >= received.count { for _ in received { condition.signal() } } else { condition.broadcast() }
+            if waiting >= count { for _ in 0..<count { condition.signal() } } else { condition.broadcast() }
         }
     }
 
@@ -66,7 +66,11 @@ final class SharedTaskQueue: @unchecked Sendable {
 
     /// Queued tasks and unsent results, for heartbeats (running tasks are on the board).
     func held() -> [UInt64] {
-        locked { tasks.map(\.record.id) + results.unsent }
+        locked {
+            var held: [UInt64] = []
+            tasks.appendIDs(to: &held)
+            return held + results.unsent
+        }
     }
 
     // MARK: Task threads

@@ -1,4 +1,5 @@
 import CPoolSystem
+import Glibc
 
 /// Runs tasks for one task thread: looks up each task's handler (cached for consecutive tasks
 /// of one name), hands it a context updated in place, marks it on the running-task board, and
@@ -9,10 +10,24 @@ struct TaskExecutor {
     let index: Int
     /// The context handed to every task, updated in place (no per-task copy of its strings).
     private var context: TaskContext
-    /// The handler of the last task name run: consecutive tasks mostly share a name.
-    private var lastHandler: (name: String, handler: TaskRegistry.Handler)?
-    /// The time-limit slack of the last task name run (see `TaskRegistry.registerRaw`).
-    private var lastSlack: (name: String, milliseconds: UInt32)?
+    /// What the last task name run resolved to: consecutive tasks mostly share a name, so a
+    /// task's name is compared byte for byte with it, and no String is made.
+    private var resolved = ResolvedName(name: [], handler: nil, slackMilliseconds: 0)
+
+    struct ResolvedName {
+        let name: [UInt8]
+        /// Nil: no handler has the name.
+        let handler: TaskRegistry.Handler?
+        /// The time-limit slack of the name (see `TaskRegistry.registerRaw`).
+        let slackMilliseconds: UInt32
+
+        func matches(_ other: UnsafeBufferPointer<UInt8>) -> Bool {
+            name.withUnsafeBufferPointer { name in
+                guard name.count == other.count else { return false }
+                return name.isEmpty || memcmp(name.baseAddress!, other.baseAddress!, name.count) == 0
+            }
+        }
+    }
 
     init(node: WorkerNode, index: Int) {
         self.node = node
@@ -27,13 +42,18 @@ struct TaskExecutor {
 
     /// Runs `task` and counts its outcome; the result says how long it queued and ran. Nil when
     /// this worker's stop interrupted it: no result, so the producer sends it elsewhere.
-    mutating func run(_ task: WorkerNode.QueuedTask) -> ResultRecord? {
-        let record = task.record
+    mutating func run(_ task: borrowing WorkerNode.QueuedTask) -> ResultRecord? {
+        if !task.withName({ resolved.matches($0) }) {
+            let name = task.name
+            resolved = ResolvedName(
+                name: Array(name.utf8), handler: node.registry.handler(named: name),
+                slackMilliseconds: node.registry.timeLimitSlack(named: name))
+        }
         let startedAt = cpool_monotonic_nanoseconds()
         node.board.begin(
-            thread: index, task: TaskAttempt(id: record.id, attempt: record.attempt),
-            limitMilliseconds: supervisedLimit(record), startedNanoseconds: startedAt)
-        guard var result = execute(record, startedAt: startedAt) else {
+            thread: index, task: TaskAttempt(id: task.id, attempt: task.attempt),
+            limitMilliseconds: supervisedLimit(task), startedNanoseconds: startedAt)
+        guard var result = execute(task, startedAt: startedAt) else {
             node.board.end(thread: index)
             return nil
         }
@@ -54,31 +74,25 @@ struct TaskExecutor {
         if ended >= UInt64(limit) { node.recycle() }
     }
 
-    /// The limit the supervisor enforces for `record`, looked up once per task name.
-    private mutating func supervisedLimit(_ record: borrowing TaskRecord) -> UInt32 {
-        guard record.timeLimitMilliseconds > 0 else { return 0 }
-        if lastSlack?.name != record.name {
-            lastSlack = (record.name, node.registry.timeLimitSlack(named: record.name))
-        }
-        let (limit, overflow) = record.timeLimitMilliseconds.addingReportingOverflow(lastSlack?.milliseconds ?? 0)
+    /// The limit the supervisor enforces for `task`.
+    private func supervisedLimit(_ task: borrowing WorkerNode.QueuedTask) -> UInt32 {
+        guard task.timeLimitMilliseconds > 0 else { return 0 }
+        let (limit, overflow) = task.timeLimitMilliseconds.addingReportingOverflow(resolved.slackMilliseconds)
         return overflow ? .max : limit
     }
 
-    private mutating func execute(_ record: borrowing TaskRecord, startedAt: UInt64) -> ResultRecord? {
-        context.attempt = record.attempt
-        context.taskID = record.id
-        context.timeLimitMilliseconds = record.timeLimitMilliseconds
-        if lastHandler?.name != record.name {
-            lastHandler = node.registry.handler(named: record.name).map { (record.name, $0) }
-        }
-        let outcome = lastHandler.map { $0.handler(record.payload, context) } ?? node.registry.unknown(record.name)
+    private mutating func execute(_ task: borrowing WorkerNode.QueuedTask, startedAt: UInt64) -> ResultRecord? {
+        context.attempt = task.attempt
+        context.taskID = task.id
+        context.timeLimitMilliseconds = task.timeLimitMilliseconds
+        let outcome = outcome(of: task)
         if outcome.abandoned {
-            node.logger.info("task \(record.id) (\(record.name)) interrupted: this worker is stopping")
+            node.logger.info("task \(task.id) (\(task.name)) interrupted: this worker is stopping")
             return nil
         }
         let micros = (cpool_monotonic_nanoseconds() &- startedAt) / 1_000
         var result = ResultRecord(
-            id: record.id, attempt: record.attempt, status: outcome.status,
+            id: task.id, attempt: task.attempt, status: outcome.status,
             runMicroseconds: UInt32(clamping: micros), payload: outcome.payload)
         let limit = node.sendLimit - WireFormat.headerSize - ResultRecord.fixedSize
         if result.payload.count > limit {
@@ -87,8 +101,14 @@ struct TaskExecutor {
                 "result of \(outcome.payload.count) bytes exceeds the message limit of \(limit)".utf8)
         }
         if result.status != .ok {
-            node.logger.info("task \(record.id) (\(record.name)) \(result.status): \(result.message)")
+            node.logger.info("task \(task.id) (\(task.name)) \(result.status): \(result.message)")
         }
         return result
+    }
+
+    /// Not `mutating`: the context is handed to the handler as it is, not copied first.
+    private func outcome(of task: borrowing WorkerNode.QueuedTask) -> TaskRegistry.Outcome {
+        guard let handler = resolved.handler else { return node.registry.unknown(task.name) }
+        return task.withPayload { handler($0, context) }
     }
 }

@@ -1,4 +1,3 @@
-import DequeModule
 import ZeroMQ
 
 /// The task thread of a single-threaded worker process: it owns the process's task link (a
@@ -49,7 +48,7 @@ struct TaskThread {
         let queue: WorkerNode.LocalQueue
         var batcher: ResultBatcher
         /// Tasks received and not yet started: this thread's alone, so taking one locks nothing.
-        var local = Deque<WorkerNode.QueuedTask>()
+        var local = TaskQueue()
         var executor: TaskExecutor
 
         init(node: WorkerNode, queue: WorkerNode.LocalQueue) {
@@ -67,7 +66,7 @@ struct TaskThread {
         func publishHeld() {
             var held: [UInt64] = []
             held.reserveCapacity(local.count + batcher.unsent.count)
-            for task in local { held.append(task.record.id) }
+            local.appendIDs(to: &held)
             held += batcher.unsent
             queue.held.withLock { $0 = held }
         }
