@@ -7,14 +7,16 @@ import Foundation
 /// could take more). Otherwise the link sends what waited every ``WorkerConfiguration/resultDelayMicroseconds``.
 ///
 /// `@unchecked Sendable`: every stored property is read and written only with `condition` locked.
+/// The lock also rules out overlapping accesses, so the variables skip the dynamic exclusivity
+/// check (a few of them per task otherwise: several hundred instructions).
 final class SharedTaskQueue: @unchecked Sendable {
     private let condition = NSCondition()
-    private var tasks = TaskQueue()
-    private var results: ResultBatcher
-    private var running = 0
-    private var waiting = 0
-    private var stopping = false
-    private var liveThreads: Int
+    @exclusivity(unchecked) private var tasks = TaskQueue()
+    @exclusivity(unchecked) private var results: ResultBatcher
+    @exclusivity(unchecked) private var running = 0
+    @exclusivity(unchecked) private var waiting = 0
+    @exclusivity(unchecked) private var stopping = false
+    @exclusivity(unchecked) private var liveThreads: Int
     /// Wakes the link thread: results to send now, or a task thread left.
     let linkWakeup = Wakeup()
 
