@@ -77,12 +77,17 @@ struct ByteCursor {
     /// copied once. (Not `Array(unsafeUninitializedCapacity:)`: unspecialised, it looks up the
     /// array's type metadata on every call, some 400 instructions.)
     static func bytes(capacity: Int, _ body: (inout ByteCursor) -> Void) -> [UInt8] {
+        var bytes: [UInt8] = []
+        append(to: &bytes, capacity: capacity, body)
+        return bytes
+    }
+
+    /// ``bytes(capacity:_:)`` appended to `bytes`: no allocation when it has the room.
+    static func append(to bytes: inout [UInt8], capacity: Int, _ body: (inout ByteCursor) -> Void) {
         withUnsafeTemporaryAllocation(of: UInt8.self, capacity: capacity) { buffer in
             var cursor = ByteCursor(buffer.baseAddress!)
             body(&cursor)
-            var bytes: [UInt8] = []
             bytes.append(contentsOf: UnsafeBufferPointer(start: buffer.baseAddress, count: cursor.position - buffer.baseAddress!))
-            return bytes
         }
     }
 }

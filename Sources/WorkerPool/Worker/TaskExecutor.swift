@@ -8,11 +8,18 @@ struct TaskExecutor {
     let node: WorkerNode
     /// The thread's index on the board (0-based).
     let index: Int
+    /// The node's board and counters, held here: called through `node` they are retained and
+    /// released around every use.
+    private let board: RunningTaskBoard
+    private let counters: WorkerNode.Counters
     /// The context handed to every task, updated in place (no per-task copy of its strings).
     private var context: TaskContext
     /// What the last task name run resolved to: consecutive tasks mostly share a name, so a
     /// task's name is compared byte for byte with it, and no String is made.
     private var resolved = ResolvedName(name: [], handler: nil, slackMilliseconds: 0)
+    /// The last answer's bytes: its room serves the next answer, so a handler that appends to it
+    /// allocates nothing once the last result has been let go (batched).
+    private var answer: [UInt8] = []
 
     struct ResolvedName {
         let name: [UInt8]
@@ -32,6 +39,8 @@ struct TaskExecutor {
     init(node: WorkerNode, index: Int) {
         self.node = node
         self.index = index
+        board = node.board
+        counters = node.counters
         context = TaskContext(
             workerName: node.configuration.name, host: node.configuration.host, events: node.events,
             logger: node.logger)
@@ -50,19 +59,19 @@ struct TaskExecutor {
                 slackMilliseconds: node.registry.timeLimitSlack(named: name))
         }
         let startedAt = cpool_monotonic_nanoseconds()
-        node.board.begin(
+        board.begin(
             thread: index, task: TaskAttempt(id: task.id, attempt: task.attempt),
             limitMilliseconds: supervisedLimit(task), startedNanoseconds: startedAt)
         guard var result = execute(task, startedAt: startedAt) else {
-            node.board.end(thread: index)
+            board.end(thread: index)
             return nil
         }
         result.queuedMicroseconds = UInt32(clamping: (startedAt &- task.receivedAt) / 1_000)
-        node.board.end(thread: index)
+        board.end(thread: index)
         if result.status == .ok {
-            node.counters.done.add(1, ordering: .relaxed)
+            counters.done.add(1, ordering: .relaxed)
         } else {
-            node.counters.failed.add(1, ordering: .relaxed)
+            counters.failed.add(1, ordering: .relaxed)
         }
         return result
     }
@@ -70,7 +79,7 @@ struct TaskExecutor {
     /// Whether this process has run its `--max-tasks-per-child` (it then stops to be replaced).
     func recycleIfDone() {
         guard let limit = node.configuration.maxTasks else { return }
-        let ended = node.counters.done.load(ordering: .relaxed) + node.counters.failed.load(ordering: .relaxed)
+        let ended = counters.done.load(ordering: .relaxed) + counters.failed.load(ordering: .relaxed)
         if ended >= UInt64(limit) { node.recycle() }
     }
 
@@ -85,7 +94,12 @@ struct TaskExecutor {
         context.attempt = task.attempt
         context.taskID = task.id
         context.timeLimitMilliseconds = task.timeLimitMilliseconds
-        let outcome = outcome(of: task)
+        var outcome = TaskRegistry.Outcome(status: .ok, payload: [])
+        swap(&outcome.payload, &answer)
+        outcome.reset()
+        run(task, into: &outcome)
+        // Not the room of a large answer: it would stay allocated for as long as the thread runs.
+        if outcome.payload.capacity <= 1 << 16 { answer = outcome.payload }
         if outcome.abandoned {
             node.logger.info("task \(task.id) (\(task.name)) interrupted: this worker is stopping")
             return nil
@@ -107,8 +121,11 @@ struct TaskExecutor {
     }
 
     /// Not `mutating`: the context is handed to the handler as it is, not copied first.
-    private func outcome(of task: borrowing WorkerNode.QueuedTask) -> TaskRegistry.Outcome {
-        guard let handler = resolved.handler else { return node.registry.unknown(task.name) }
-        return task.withPayload { handler($0, context) }
+    private func run(_ task: borrowing WorkerNode.QueuedTask, into outcome: inout TaskRegistry.Outcome) {
+        guard let handler = resolved.handler else {
+            outcome = node.registry.unknown(task.name)
+            return
+        }
+        task.withPayload { handler($0, context, &outcome) }
     }
 }
