@@ -104,9 +104,9 @@ final class SharedTaskQueue: @unchecked Sendable {
             waiting -= 1
         }
         if wakeLink { linkWakeup.signal() }
-        guard !stopping, let task = tasks.popFirst() else { return nil }
+        guard !stopping, !tasks.isEmpty else { return nil }
         running += 1
-        return task
+        return tasks.removeFirst()
     }
 
     /// A task thread is leaving (after its last result went in with ``next(after:)``).

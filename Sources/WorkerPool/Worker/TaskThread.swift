@@ -82,10 +82,11 @@ struct TaskThread {
 
         /// Runs the next queued task, if any; sends results when fast tasks have added up or the queue is empty.
         mutating func runNext(_ sockets: inout TaskLinkSockets) throws {
-            guard let next = local.popFirst() else {
+            guard !local.isEmpty else {
                 try flush(&sockets)
                 return
             }
+            let next = local.removeFirst()
             guard let result = executor.run(next) else { return }
             try add(result, epoch: next.epoch, &sockets)
             if batcher.openMicroseconds >= node.configuration.resultFlushMicroseconds || isIdle {
