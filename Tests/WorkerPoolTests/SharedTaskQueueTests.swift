@@ -6,9 +6,13 @@ import Testing
 
 @Suite("A multi-threaded worker's shared queue and result batches")
 struct SharedTaskQueueTests {
-    static func task(_ id: UInt64, epoch: UInt32 = 1) -> WorkerNode.QueuedTask {
-        WorkerNode.QueuedTask(
-            record: TaskRecord(id: id, attempt: 1, name: "t", payload: []), epoch: epoch, receivedAt: 0)
+    /// A queue of tasks `ids`, as the link thread receives them.
+    static func tasks(_ ids: some Sequence<UInt64>, epoch: UInt32 = 1) throws -> TaskQueue {
+        var queue = TaskQueue()
+        var malformed: [(id: UInt64, attempt: UInt16, error: WireError)] = []
+        let records = ids.map { TaskRecord(id: $0, attempt: 1, name: "t", payload: []) }
+        try queue.read(WireFormat.encode(records, epoch: epoch), receivedAt: 0, malformed: &malformed)
+        return queue
     }
 
     static func result(_ id: UInt64) -> ResultRecord {
@@ -54,14 +58,14 @@ struct SharedTaskQueueTests {
             Thread.detachNewThread {
                 var last: SharedTaskQueue.Ended?
                 while let task = queue.next(after: last, sendLimit: 1 << 20) {
-                    ran.withLock { $0.append(task.record.id) }
-                    last = SharedTaskQueue.Ended(result: Self.result(task.record.id), epoch: task.epoch)
+                    ran.withLock { $0.append(task.id) }
+                    last = SharedTaskQueue.Ended(result: Self.result(task.id), epoch: task.epoch)
                 }
                 queue.threadLeft()
                 done.leave()
             }
         }
-        queue.push((1...1_000).map { Self.task($0) })
+        queue.push(try Self.tasks(1...1_000))
         var sent: [UInt64] = []
         let deadline = Date().addingTimeInterval(30)
         while sent.count < 1_000 && Date() < deadline {

@@ -34,7 +34,8 @@ struct TaskRegistryTests {
             #"{"a":3,"b":3,}"#, #"{"a":-,"b":3}"#,
         ])
     func multiplyFastPath(json: String) {
-        let fast = TaskRegistry.Multiply.fast(Array(json.utf8))
+        var answer: [UInt8] = []
+        let fast = Array(json.utf8).withUnsafeBufferPointer { TaskRegistry.Multiply.fast($0, into: &answer) }
         var plain = TaskRegistry()
         plain.register("multiply") { (input: TaskRegistry.Multiply, _) -> String in
             let (product, overflow) = input.a.multipliedReportingOverflow(by: input.b)
@@ -43,8 +44,8 @@ struct TaskRegistryTests {
         }
         let context = TaskContext(workerName: "W", host: "h", events: events, logger: Logger(label: "test"))
         let slow = plain.run(name: "multiply", payload: Array(json.utf8), context: context)
-        if let fast {
-            #expect(fast.status == slow.status && fast.payload == slow.payload, "\(json)")
+        if fast {
+            #expect(slow.status == .ok && answer == slow.payload, "\(json)")
         } else {
             // Left to the handler: the registry's answer is the handler's.
             let answer = run("multiply", json)

@@ -86,8 +86,20 @@ struct ByteCursor {
         withUnsafeTemporaryAllocation(of: UInt8.self, capacity: capacity) { buffer in
             var cursor = ByteCursor(buffer.baseAddress!)
             body(&cursor)
-            // `Array(_:)` of a buffer is the cheapest copy: a third of `append(contentsOf:)`'s cost.
+            // `Array(_:)` of a buffer is the cheapest copy into a new array: a third of
+            // `append(contentsOf:)`'s cost.
             return Array(UnsafeBufferPointer(start: buffer.baseAddress, count: cursor.position - buffer.baseAddress!))
+        }
+    }
+
+    /// ``bytes(capacity:_:)`` appended to `bytes`: no allocation when it has the room.
+    static func append(to bytes: inout [UInt8], capacity: Int, _ body: (inout ByteCursor) -> Void) {
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: capacity) { buffer in
+            var cursor = ByteCursor(buffer.baseAddress!)
+            body(&cursor)
+            bytes.append(
+                contentsOf: UnsafeBufferPointer(start: buffer.baseAddress, count: cursor.position - buffer.baseAddress!)
+            )
         }
     }
 }

@@ -11,11 +11,12 @@ extension TaskRegistry {
             guard !overflow else { throw TaskError("\(input.a) * \(input.b) overflows a 64-bit integer") }
             return "\(input.a) * \(input.b) = \(product)"
         }
-        registry.addFastPath("multiply") { payload, context in
-            // At debug level the handler logs each task, as the lecture's consumers do.
-            guard context.logger.logLevel > .debug else { return nil }
-            return Multiply.fast(payload)
-        }
+        registry.addFastPath(
+            "multiply",
+            inPlace: { payload, context, outcome in
+                // At debug level the handler logs each task, as the lecture's consumers do.
+                context.logLevel > .debug && Multiply.fast(payload, into: &outcome.payload)
+            })
         registry.register("sleep", describe: { (input: Sleep) in "sleep \(input.ms) ms" }) { input, _ in
             guard input.ms >= 0, input.ms <= 86_400_000 else { throw TaskError("ms must be between 0 and 86400000") }
             Thread.sleep(forTimeInterval: Double(input.ms) / 1000)
@@ -78,38 +79,52 @@ extension TaskRegistry {
         var b: Int
 
         /// `{"a": INT, "b": INT}` (either order, spaces allowed) multiplied without `Codable`:
-        /// the JSON string `"a * b = product"`; nil for anything else, or an overflow, which the
-        /// `Codable` handler then answers with its own words.
-        static func fast(_ payload: [UInt8]) -> TaskRegistry.Outcome? {
-            payload.withUnsafeBufferPointer { bytes -> TaskRegistry.Outcome? in
-                var scanner = PlainScanner(bytes)
-                guard scanner.take(UInt8(ascii: "{")) else { return nil }
-                var a: Int?
-                var b: Int?
-                repeat {
-                    guard let key = scanner.singleLetterKey(), scanner.take(UInt8(ascii: ":")),
-                        let value = scanner.integer()
-                    else { return nil }
-                    switch key {
-                    case UInt8(ascii: "a") where a == nil: a = value
-                    case UInt8(ascii: "b") where b == nil: b = value
-                    default: return nil
-                    }
-                } while scanner.take(UInt8(ascii: ","))
-                guard scanner.take(UInt8(ascii: "}")), scanner.atEnd, let a, let b else { return nil }
-                let (product, overflow) = a.multipliedReportingOverflow(by: b)
-                guard !overflow else { return nil }
-                let out = ByteCursor.bytes(capacity: 8 + 3 * DecimalText.maxLength) { cursor in
-                    cursor.write(UInt8(ascii: "\""))
-                    cursor.writeDecimal(a)
-                    cursor.write(" * ")
-                    cursor.writeDecimal(b)
-                    cursor.write(" = ")
-                    cursor.writeDecimal(product)
-                    cursor.write(UInt8(ascii: "\""))
-                }
-                return TaskRegistry.Outcome(status: .ok, payload: out)
+        /// the JSON string `"a * b = product"` appended to `answer`. False (nothing appended) for
+        /// anything else, or an overflow, which the `Codable` handler then answers with its own words.
+        static func fast(_ bytes: UnsafeBufferPointer<UInt8>, into answer: inout [UInt8]) -> Bool {
+            guard let (a, b) = compactOperands(bytes) ?? operands(bytes) else { return false }
+            let (product, overflow) = a.multipliedReportingOverflow(by: b)
+            guard !overflow else { return false }
+            ByteCursor.append(to: &answer, capacity: 8 + 3 * DecimalText.maxLength) { cursor in
+                cursor.write(UInt8(ascii: "\""))
+                cursor.writeDecimal(a)
+                cursor.write(" * ")
+                cursor.writeDecimal(b)
+                cursor.write(" = ")
+                cursor.writeDecimal(product)
+                cursor.write(UInt8(ascii: "\""))
             }
+            return true
+        }
+
+        /// `{"a":INT,"b":INT}` exactly, as generated tasks are written: half the work of the
+        /// general reading below, which needs a look for spaces before every token.
+        private static func compactOperands(_ bytes: UnsafeBufferPointer<UInt8>) -> (Int, Int)? {
+            var scanner = PlainScanner(bytes)
+            guard scanner.literal(#"{"a":"#), let a = scanner.integer(), scanner.literal(#","b":"#),
+                let b = scanner.integer(), scanner.literal("}"), scanner.index == bytes.count
+            else { return nil }
+            return (a, b)
+        }
+
+        /// `{"a": INT, "b": INT}` in either order, spaces allowed.
+        private static func operands(_ bytes: UnsafeBufferPointer<UInt8>) -> (Int, Int)? {
+            var scanner = PlainScanner(bytes)
+            guard scanner.take(UInt8(ascii: "{")) else { return nil }
+            var a: Int?
+            var b: Int?
+            repeat {
+                guard let key = scanner.singleLetterKey(), scanner.take(UInt8(ascii: ":")),
+                    let value = scanner.integer()
+                else { return nil }
+                switch key {
+                case UInt8(ascii: "a") where a == nil: a = value
+                case UInt8(ascii: "b") where b == nil: b = value
+                default: return nil
+                }
+            } while scanner.take(UInt8(ascii: ","))
+            guard scanner.take(UInt8(ascii: "}")), scanner.atEnd, let a, let b else { return nil }
+            return (a, b)
         }
     }
 
@@ -128,12 +143,21 @@ extension TaskRegistry {
         }
 
         mutating func skipSpaces() {
-            while index < bytes.count,
-                bytes[index] == 0x20 || bytes[index] == 0x09 || bytes[index] == 0x0A
-                    || bytes[index] == 0x0D
+            // Most bytes are no space, and one comparison says so: the four are all below 0x21.
+            while index < bytes.count, bytes[index] <= 0x20,
+                bytes[index] == 0x20 || bytes[index] == 0x09 || bytes[index] == 0x0A || bytes[index] == 0x0D
             {
                 index += 1
             }
+        }
+
+        /// `text` next, with no space before it.
+        mutating func literal(_ text: StaticString) -> Bool {
+            let count = text.utf8CodeUnitCount
+            guard bytes.count - index >= count else { return false }
+            for offset in 0..<count where bytes[index &+ offset] != text.utf8Start[offset] { return false }
+            index &+= count
+            return true
         }
 
         mutating func take(_ byte: UInt8) -> Bool {
@@ -162,16 +186,17 @@ extension TaskRegistry {
                 index += 1
             }
             let start = index
+            let limit = min(bytes.count, start + 18)
             var value = 0
-            while index < bytes.count, bytes[index] >= 0x30, bytes[index] <= 0x39, index - start < 18 {
-                value = value * 10 + Int(bytes[index] - 0x30)
+            // At most 18 digits: the wrapping arithmetic cannot wrap.
+            while index < limit, bytes[index] &- 0x30 < 10 {
+                value = value &* 10 &+ Int(bytes[index] &- 0x30)
                 index += 1
             }
             let digits = index - start
             guard digits > 0, !(digits > 1 && bytes[start] == 0x30) else { return nil }
             if index < bytes.count,
-                bytes[index] >= 0x30 && bytes[index] <= 0x39 || bytes[index] == 0x2E
-                    || bytes[index] == 0x65 || bytes[index] == 0x45
+                bytes[index] &- 0x30 < 10 || bytes[index] == 0x2E || bytes[index] == 0x65 || bytes[index] == 0x45
             {
                 return nil
             }

@@ -23,6 +23,14 @@ public struct TaskContext: Sendable {
     var board: RunningTaskBoard?
     /// The task thread's index on ``board``.
     var thread = 0
+    /// The level of a ``ProcessLogHandler``, read once: it is a value inside the `let` logger, so
+    /// its level cannot change. Nil for other handlers, which may change theirs at any time (a
+    /// global override).
+    private let fixedLogLevel: Logger.Level?
+
+    /// `logger.logLevel`, which costs a dynamic exclusivity check and a copy of the handler when
+    /// asked of the logger: the fast paths look at it for every task.
+    var logLevel: Logger.Level { fixedLogLevel ?? logger.logLevel }
 
     /// For running tasks outside a worker, e.g. `TaskRegistry.run` on threads of your own.
     public init(
@@ -33,6 +41,7 @@ public struct TaskContext: Sendable {
         self.host = host
         self.events = events
         self.logger = logger
+        fixedLogLevel = logger.handler is ProcessLogHandler ? logger.logLevel : nil
         self.attempt = attempt
         self.taskID = taskID
     }

@@ -20,9 +20,27 @@ public struct TaskRegistry: Sendable {
             self.status = status
             self.payload = payload
         }
+
+        /// Ready for the next task of a thread: `ok`, and no bytes, but the room of the last
+        /// answer kept for the next.
+        mutating func reset() {
+            status = .ok
+            abandoned = false
+            payload.removeAll(keepingCapacity: true)
+        }
     }
 
-    typealias Handler = @Sendable (_ payload: [UInt8], _ context: TaskContext) -> Outcome
+    /// Runs one task and fills in `outcome`, which comes ``Outcome/reset()``: a handler that
+    /// appends its answer to `outcome.payload` reuses the room of the thread's last answer, and
+    /// allocates nothing per task. The payload is borrowed, valid only during the call (a worker's
+    /// task thread hands it over in place, from the message it came in).
+    typealias Handler =
+        @Sendable (
+            _ payload: UnsafeBufferPointer<UInt8>, _ context: TaskContext, _ outcome: inout Outcome
+        ) -> Void
+
+    /// A handler that makes a whole new outcome.
+    typealias MakingHandler = @Sendable (_ payload: UnsafeBufferPointer<UInt8>, _ context: TaskContext) -> Outcome
 
     private var handlers: [String: Handler] = [:]
     /// Handlers that enforce a task's time limit themselves (`exec` kills its command and
@@ -52,18 +70,18 @@ public struct TaskRegistry: Sendable {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         timeLimitSlack[name] = nil
-        handlers[name] = { payload, context in
+        handlers[name] = Self.filling { payload, context in
             let input: Input
             do {
-                // The fast path for small plain payloads; Foundation (without copying the bytes)
-                // for everything else, so values and messages are Foundation's.
-                input = try FastJSON.decode(Input.self, from: payload, fallback: decoder)
+                // The fast path for small plain payloads; Foundation (without copying the bytes
+                // again) for everything else, so values and messages are Foundation's.
+                input = try FastJSON.decode(Input.self, from: Array(payload), fallback: decoder)
             } catch {
                 return Outcome(
                     status: .badArguments,
                     payload: Array("bad arguments for '\(name)': \(Self.explain(error))".utf8))
             }
-            if context.logger.logLevel <= .debug {
+            if context.logLevel <= .debug {
                 context.logger.debug("\(context.workerName): \(describe?(input) ?? name)")
             }
             do {
@@ -84,14 +102,37 @@ public struct TaskRegistry: Sendable {
     public mutating func addFastPath(
         _ name: String, _ fast: @escaping @Sendable (_ payload: [UInt8], _ context: TaskContext) -> Outcome?
     ) {
+        addFastPath(
+            name,
+            inPlace: { payload, context, outcome in
+                guard let answer = fast(Array(payload), context) else { return false }
+                outcome = answer
+                return true
+            })
+    }
+
+    /// ``addFastPath(_:_:)`` for a fast path that reads the payload in place and fills in the
+    /// outcome as a ``Handler`` does (no array per task); it returns false, leaving the outcome
+    /// as it came, to leave the task to the handler.
+    mutating func addFastPath(
+        _ name: String,
+        inPlace fast:
+            @escaping @Sendable (
+                _ payload: UnsafeBufferPointer<UInt8>, _ context: TaskContext, _ outcome: inout Outcome
+            ) -> Bool
+    ) {
         guard let handler = handlers[name] else { preconditionFailure("register '\(name)' before its fast path") }
-        handlers[name] = { payload, context in fast(payload, context) ?? handler(payload, context) }
+        handlers[name] = { payload, context, outcome in
+            if !fast(payload, context, &outcome) { handler(payload, context, &outcome) }
+        }
     }
 
     /// Runs the task named `name`; never throws: every problem is an ``Outcome`` with a message.
     public func run(name: String, payload: [UInt8], context: TaskContext) -> Outcome {
         guard let handler = handlers[name] else { return unknown(name) }
-        return handler(payload, context)
+        var outcome = Outcome(status: .ok, payload: [])
+        payload.withUnsafeBufferPointer { handler($0, context, &outcome) }
+        return outcome
     }
 
     /// The handler registered under `name`: a task thread resolves it once per name, not per task.
@@ -100,10 +141,17 @@ public struct TaskRegistry: Sendable {
     /// Registers a handler that makes its own outcomes (statuses other than `ok` and `failed`).
     /// - Parameter timeLimitSlackMilliseconds: nonzero when the handler ends its task at the
     ///   time limit itself; the supervisor then kills the process only this much later.
-    mutating func registerRaw(_ name: String, timeLimitSlackMilliseconds: UInt32 = 0, _ handler: @escaping Handler) {
+    mutating func registerRaw(
+        _ name: String, timeLimitSlackMilliseconds: UInt32 = 0, _ handler: @escaping MakingHandler
+    ) {
         precondition(!name.isEmpty && name.utf8.count <= WireFormat.maxNameLength, "task names are 1-255 bytes")
-        handlers[name] = handler
+        handlers[name] = Self.filling(handler)
         timeLimitSlack[name] = timeLimitSlackMilliseconds > 0 ? timeLimitSlackMilliseconds : nil
+    }
+
+    /// `make` as a ``Handler``: its outcome replaces the one handed in.
+    private static func filling(_ make: @escaping MakingHandler) -> Handler {
+        { payload, context, outcome in outcome = make(payload, context) }
     }
 
     /// How much later than a task's limit the supervisor kills the process, for tasks named `name`.

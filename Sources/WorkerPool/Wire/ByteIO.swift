@@ -42,19 +42,24 @@ struct ByteReader {
 
     mutating func read<T: FixedWidthInteger>(_: T.Type, _ what: StaticString) throws(WireError) -> T {
         let size = MemoryLayout<T>.size
-        guard remaining >= size else { throw .truncated(what: "\(what)", needed: size, available: remaining) }
+        guard remaining >= size else { throw truncated(what, needed: size) }
         let value = buffer.loadUnaligned(fromByteOffset: offset, as: T.self)
         offset += size
         return T(littleEndian: value)
     }
 
     mutating func readBytes(_ count: Int, _ what: StaticString) throws(WireError) -> UnsafeRawBufferPointer {
-        guard count >= 0, remaining >= count else {
-            throw .truncated(what: "\(what)", needed: count, available: remaining)
-        }
-        let slice = UnsafeRawBufferPointer(rebasing: buffer[offset..<offset + count])
+        guard count >= 0, remaining >= count else { throw truncated(what, needed: count) }
+        // Checked just above: no slice (and its bounds checks again) needed.
+        let bytes = UnsafeRawBufferPointer(start: buffer.baseAddress.map { $0 + offset }, count: count)
         offset += count
-        return slice
+        return bytes
+    }
+
+    /// Out of line: the reads stay small enough to inline into the decoders' loops.
+    @inline(never)
+    private func truncated(_ what: StaticString, needed: Int) -> WireError {
+        .truncated(what: "\(what)", needed: needed, available: remaining)
     }
 
     mutating func readString(length: Int, _ what: StaticString) throws(WireError) -> String {
@@ -67,8 +72,31 @@ struct ByteReader {
     /// validation (which costs a generic metadata lookup per call).
     static func string(_ raw: UnsafeRawBufferPointer) -> String? {
         let bytes = raw.bindMemory(to: UInt8.self)
-        if !bytes.contains(where: { $0 >= 0x80 }) { return String(decoding: bytes, as: UTF8.self) }
+        if isASCII(bytes) { return String(decoding: bytes, as: UTF8.self) }
         return String(validating: bytes, as: UTF8.self)
+    }
+
+    /// Whether `raw` is valid UTF-8, without making a String of it when it is ASCII.
+    static func isValidUTF8(_ raw: UnsafeRawBufferPointer) -> Bool {
+        let bytes = raw.bindMemory(to: UInt8.self)
+        return isASCII(bytes) || String(validating: bytes, as: UTF8.self) != nil
+    }
+
+    /// Eight bytes per step: a name is checked for every task a worker receives.
+    private static func isASCII(_ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
+        guard let base = bytes.baseAddress else { return true }
+        let raw = UnsafeRawPointer(base)
+        var offset = 0
+        var high: UInt64 = 0
+        while offset &+ 8 <= bytes.count {
+            high |= raw.loadUnaligned(fromByteOffset: offset, as: UInt64.self)
+            offset &+= 8
+        }
+        while offset < bytes.count {
+            high |= UInt64(base[offset])
+            offset &+= 1
+        }
+        return high & 0x8080_8080_8080_8080 == 0
     }
 
     mutating func readShortString(_ what: StaticString) throws(WireError) -> String {

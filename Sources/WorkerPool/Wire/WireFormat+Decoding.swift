@@ -39,12 +39,64 @@ extension WireFormat {
     public static func decodeTaskMessage(_ bytes: UnsafeRawBufferPointer) throws(WireError) -> (
         header: MessageHeader, tasks: [DecodedTask]
     ) {
-        var reader = ByteReader(bytes)
-        let header = try MessageHeader.read(from: &reader)
-        guard header.kind == .tasks else { throw .unexpectedKind(header.kind, socket: "tasks (worker side)") }
+        var reader = try TaskMessageReader(bytes)
         var decoded: [DecodedTask] = []
-        decoded.reserveCapacity(Int(header.count))
-        for _ in 0..<header.count {
+        decoded.reserveCapacity(Int(reader.header.count))
+        while let record = try reader.next() {
+            switch record {
+            case .task(let task):
+                decoded.append(
+                    .task(
+                        TaskRecord(
+                            id: task.id, attempt: task.attempt, timeLimitMilliseconds: task.timeLimitMilliseconds,
+                            name: String(decoding: task.name, as: UTF8.self), payload: Array(task.payload))))
+            case .malformed(let id, let attempt, let error):
+                decoded.append(.malformed(id: id, attempt: attempt, error: error))
+            }
+        }
+        return (header: reader.header, tasks: decoded)
+    }
+
+    /// A task record read in place: `name` (valid UTF-8) and `payload` point into the message.
+    struct TaskView {
+        var id: UInt64
+        var attempt: UInt16
+        var timeLimitMilliseconds: UInt32
+        var name: UnsafeRawBufferPointer
+        var payload: UnsafeRawBufferPointer
+    }
+
+    /// Reads a tasks message record by record, in place (the worker's hot path makes no String or
+    /// array per task). A record whose id was readable but whose rest is not comes back as
+    /// `.malformed`, and reading stops there because the following offsets can no longer be
+    /// trusted. Throws when the message as a whole is unusable, possibly after some records were
+    /// read (the caller then drops them).
+    struct TaskMessageReader {
+        enum Record {
+            case task(TaskView)
+            case malformed(id: UInt64, attempt: UInt16, error: WireError)
+        }
+
+        let header: MessageHeader
+        private var reader: ByteReader
+        private var left: UInt16
+        private var stopped = false
+
+        init(_ bytes: UnsafeRawBufferPointer) throws(WireError) {
+            reader = ByteReader(bytes)
+            header = try MessageHeader.read(from: &reader)
+            guard header.kind == .tasks else { throw .unexpectedKind(header.kind, socket: "tasks (worker side)") }
+            left = header.count
+        }
+
+        /// The next record; nil after the last (the message then has no bytes left over).
+        mutating func next() throws(WireError) -> Record? {
+            guard !stopped else { return nil }
+            guard left > 0 else {
+                try reader.expectEnd()
+                return nil
+            }
+            left -= 1
             let id = try reader.read(UInt64.self, "task id")
             var attempt: UInt16 = 0
             do {
@@ -52,25 +104,19 @@ extension WireFormat {
                 let timeLimit = try reader.read(UInt32.self, "time limit")
                 let nameLength = try reader.read(UInt8.self, "task name length")
                 let payloadLength = try reader.read(UInt32.self, "payload length")
-                let rawName = try reader.readBytes(Int(nameLength), "task name")
+                let name = try reader.readBytes(Int(nameLength), "task name")
                 let payload = try reader.readBytes(Int(payloadLength), "task payload")
                 // The record's extent is known, so a bad name spoils only this record.
-                guard let name = ByteReader.string(rawName) else {
-                    decoded.append(.malformed(id: id, attempt: attempt, error: .invalidUTF8(what: "task name")))
-                    continue
+                guard ByteReader.isValidUTF8(name) else {
+                    return .malformed(id: id, attempt: attempt, error: .invalidUTF8(what: "task name"))
                 }
-                decoded.append(
-                    .task(
-                        TaskRecord(
-                            id: id, attempt: attempt, timeLimitMilliseconds: timeLimit, name: name,
-                            payload: Array(payload))))
+                return .task(
+                    TaskView(id: id, attempt: attempt, timeLimitMilliseconds: timeLimit, name: name, payload: payload))
             } catch {
-                decoded.append(.malformed(id: id, attempt: attempt, error: error))
-                return (header, decoded)
+                stopped = true
+                return .malformed(id: id, attempt: attempt, error: error)
             }
         }
-        try reader.expectEnd()
-        return (header, decoded)
     }
 
     /// Decodes what a worker's task thread sends on the tasks socket.

@@ -38,7 +38,10 @@ struct ResultBatcher {
 
     private mutating func close() {
         guard open.count > 0 else { return }
-        var message = WireFormat.MessageWriter(kind: .results, sender: sender, epoch: openEpoch, capacity: 256)
+        // The next message will likely be as large as this one: room for it at once, rather than
+        // growing from 256 bytes by doubling (a copy each time).
+        var message = WireFormat.MessageWriter(
+            kind: .results, sender: sender, epoch: openEpoch, capacity: max(256, open.byteCount))
         swap(&message, &open)
         closed.append((message, openEpoch))
         openMicroseconds = 0

@@ -1,4 +1,3 @@
-import DequeModule
 import Foundation
 
 /// What a process's task link and its task threads share: tasks received and not yet started,
@@ -8,14 +7,16 @@ import Foundation
 /// could take more). Otherwise the link sends what waited every ``WorkerConfiguration/resultDelayMicroseconds``.
 ///
 /// `@unchecked Sendable`: every stored property is read and written only with `condition` locked.
+/// The lock also rules out overlapping accesses, so the variables skip the dynamic exclusivity
+/// check (a few of them per task otherwise: several hundred instructions).
 final class SharedTaskQueue: @unchecked Sendable {
     private let condition = NSCondition()
-    private var tasks = Deque<WorkerNode.QueuedTask>()
-    private var results: ResultBatcher
-    private var running = 0
-    private var waiting = 0
-    private var stopping = false
-    private var liveThreads: Int
+    @exclusivity(unchecked) private var tasks = TaskQueue()
+    @exclusivity(unchecked) private var results: ResultBatcher
+    @exclusivity(unchecked) private var running = 0
+    @exclusivity(unchecked) private var waiting = 0
+    @exclusivity(unchecked) private var stopping = false
+    @exclusivity(unchecked) private var liveThreads: Int
     /// Wakes the link thread: results to send now, or a task thread left.
     let linkWakeup = Wakeup()
 
@@ -33,11 +34,12 @@ final class SharedTaskQueue: @unchecked Sendable {
     // MARK: The link thread
 
     /// Queues tasks the link received, waking as many waiting threads.
-    func push(_ received: [WorkerNode.QueuedTask]) {
-        guard !received.isEmpty else { return }
+    func push(_ received: TaskQueue) {
+        let count = received.count
+        guard count > 0 else { return }
         locked {
             tasks.append(contentsOf: received)
-            if waiting >= received.count { for _ in received { condition.signal() } } else { condition.broadcast() }
+            if waiting >= count { for _ in 0..<count { condition.signal() } } else { condition.broadcast() }
         }
     }
 
@@ -66,7 +68,11 @@ final class SharedTaskQueue: @unchecked Sendable {
 
     /// Queued tasks and unsent results, for heartbeats (running tasks are on the board).
     func held() -> [UInt64] {
-        locked { tasks.map(\.record.id) + results.unsent }
+        locked {
+            var held: [UInt64] = []
+            tasks.appendIDs(to: &held)
+            return held + results.unsent
+        }
     }
 
     // MARK: Task threads
@@ -98,9 +104,9 @@ final class SharedTaskQueue: @unchecked Sendable {
             waiting -= 1
         }
         if wakeLink { linkWakeup.signal() }
-        guard !stopping, let task = tasks.popFirst() else { return nil }
+        guard !stopping, !tasks.isEmpty else { return nil }
         running += 1
-        return task
+        return tasks.removeFirst()
     }
 
     /// A task thread is leaving (after its last result went in with ``next(after:)``).

@@ -1,4 +1,5 @@
 import CPoolSystem
+import Glibc
 
 /// Runs tasks for one task thread: looks up each task's handler (cached for consecutive tasks
 /// of one name), hands it a context updated in place, marks it on the running-task board, and
@@ -7,16 +8,39 @@ struct TaskExecutor {
     let node: WorkerNode
     /// The thread's index on the board (0-based).
     let index: Int
+    /// The node's board and counters, held here: called through `node` they are retained and
+    /// released around every use.
+    private let board: RunningTaskBoard
+    private let counters: WorkerNode.Counters
     /// The context handed to every task, updated in place (no per-task copy of its strings).
     private var context: TaskContext
-    /// The handler of the last task name run: consecutive tasks mostly share a name.
-    private var lastHandler: (name: String, handler: TaskRegistry.Handler)?
-    /// The time-limit slack of the last task name run (see `TaskRegistry.registerRaw`).
-    private var lastSlack: (name: String, milliseconds: UInt32)?
+    /// What the last task name run resolved to: consecutive tasks mostly share a name, so a
+    /// task's name is compared byte for byte with it, and no String is made.
+    private var resolved = ResolvedName(name: [], handler: nil, slackMilliseconds: 0)
+    /// The last answer's bytes: its room serves the next answer, so a handler that appends to it
+    /// allocates nothing once the last result has been let go (batched).
+    private var answer: [UInt8] = []
+
+    struct ResolvedName {
+        let name: [UInt8]
+        /// Nil: no handler has the name.
+        let handler: TaskRegistry.Handler?
+        /// The time-limit slack of the name (see `TaskRegistry.registerRaw`).
+        let slackMilliseconds: UInt32
+
+        func matches(_ other: UnsafeBufferPointer<UInt8>) -> Bool {
+            name.withUnsafeBufferPointer { name in
+                guard name.count == other.count else { return false }
+                return name.isEmpty || memcmp(name.baseAddress!, other.baseAddress!, name.count) == 0
+            }
+        }
+    }
 
     init(node: WorkerNode, index: Int) {
         self.node = node
         self.index = index
+        board = node.board
+        counters = node.counters
         context = TaskContext(
             workerName: node.configuration.name, host: node.configuration.host, events: node.events,
             logger: node.logger)
@@ -27,22 +51,27 @@ struct TaskExecutor {
 
     /// Runs `task` and counts its outcome; the result says how long it queued and ran. Nil when
     /// this worker's stop interrupted it: no result, so the producer sends it elsewhere.
-    mutating func run(_ task: WorkerNode.QueuedTask) -> ResultRecord? {
-        let record = task.record
+    mutating func run(_ task: borrowing WorkerNode.QueuedTask) -> ResultRecord? {
+        if !task.withName({ resolved.matches($0) }) {
+            let name = task.name
+            resolved = ResolvedName(
+                name: Array(name.utf8), handler: node.registry.handler(named: name),
+                slackMilliseconds: node.registry.timeLimitSlack(named: name))
+        }
         let startedAt = cpool_monotonic_nanoseconds()
-        node.board.begin(
-            thread: index, task: TaskAttempt(id: record.id, attempt: record.attempt),
-            limitMilliseconds: supervisedLimit(record), startedNanoseconds: startedAt)
-        guard var result = execute(record, startedAt: startedAt) else {
-            node.board.end(thread: index)
+        board.begin(
+            thread: index, task: TaskAttempt(id: task.id, attempt: task.attempt),
+            limitMilliseconds: supervisedLimit(task), startedNanoseconds: startedAt)
+        guard var result = execute(task, startedAt: startedAt) else {
+            board.end(thread: index)
             return nil
         }
         result.queuedMicroseconds = UInt32(clamping: (startedAt &- task.receivedAt) / 1_000)
-        node.board.end(thread: index)
+        board.end(thread: index)
         if result.status == .ok {
-            node.counters.done.add(1, ordering: .relaxed)
+            counters.done.add(1, ordering: .relaxed)
         } else {
-            node.counters.failed.add(1, ordering: .relaxed)
+            counters.failed.add(1, ordering: .relaxed)
         }
         return result
     }
@@ -50,35 +79,34 @@ struct TaskExecutor {
     /// Whether this process has run its `--max-tasks-per-child` (it then stops to be replaced).
     func recycleIfDone() {
         guard let limit = node.configuration.maxTasks else { return }
-        let ended = node.counters.done.load(ordering: .relaxed) + node.counters.failed.load(ordering: .relaxed)
+        let ended = counters.done.load(ordering: .relaxed) + counters.failed.load(ordering: .relaxed)
         if ended >= UInt64(limit) { node.recycle() }
     }
 
-    /// The limit the supervisor enforces for `record`, looked up once per task name.
-    private mutating func supervisedLimit(_ record: borrowing TaskRecord) -> UInt32 {
-        guard record.timeLimitMilliseconds > 0 else { return 0 }
-        if lastSlack?.name != record.name {
-            lastSlack = (record.name, node.registry.timeLimitSlack(named: record.name))
-        }
-        let (limit, overflow) = record.timeLimitMilliseconds.addingReportingOverflow(lastSlack?.milliseconds ?? 0)
+    /// The limit the supervisor enforces for `task`.
+    private func supervisedLimit(_ task: borrowing WorkerNode.QueuedTask) -> UInt32 {
+        guard task.timeLimitMilliseconds > 0 else { return 0 }
+        let (limit, overflow) = task.timeLimitMilliseconds.addingReportingOverflow(resolved.slackMilliseconds)
         return overflow ? .max : limit
     }
 
-    private mutating func execute(_ record: borrowing TaskRecord, startedAt: UInt64) -> ResultRecord? {
-        context.attempt = record.attempt
-        context.taskID = record.id
-        context.timeLimitMilliseconds = record.timeLimitMilliseconds
-        if lastHandler?.name != record.name {
-            lastHandler = node.registry.handler(named: record.name).map { (record.name, $0) }
-        }
-        let outcome = lastHandler.map { $0.handler(record.payload, context) } ?? node.registry.unknown(record.name)
+    private mutating func execute(_ task: borrowing WorkerNode.QueuedTask, startedAt: UInt64) -> ResultRecord? {
+        context.attempt = task.attempt
+        context.taskID = task.id
+        context.timeLimitMilliseconds = task.timeLimitMilliseconds
+        var outcome = TaskRegistry.Outcome(status: .ok, payload: [])
+        swap(&outcome.payload, &answer)
+        outcome.reset()
+        run(task, into: &outcome)
+        // Not the room of a large answer: it would stay allocated for as long as the thread runs.
+        if outcome.payload.capacity <= 1 << 16 { answer = outcome.payload }
         if outcome.abandoned {
-            node.logger.info("task \(record.id) (\(record.name)) interrupted: this worker is stopping")
+            node.logger.info("task \(task.id) (\(task.name)) interrupted: this worker is stopping")
             return nil
         }
         let micros = (cpool_monotonic_nanoseconds() &- startedAt) / 1_000
         var result = ResultRecord(
-            id: record.id, attempt: record.attempt, status: outcome.status,
+            id: task.id, attempt: task.attempt, status: outcome.status,
             runMicroseconds: UInt32(clamping: micros), payload: outcome.payload)
         let limit = node.sendLimit - WireFormat.headerSize - ResultRecord.fixedSize
         if result.payload.count > limit {
@@ -87,8 +115,17 @@ struct TaskExecutor {
                 "result of \(outcome.payload.count) bytes exceeds the message limit of \(limit)".utf8)
         }
         if result.status != .ok {
-            node.logger.info("task \(record.id) (\(record.name)) \(result.status): \(result.message)")
+            node.logger.info("task \(task.id) (\(task.name)) \(result.status): \(result.message)")
         }
         return result
+    }
+
+    /// Not `mutating`: the context is handed to the handler as it is, not copied first.
+    private func run(_ task: borrowing WorkerNode.QueuedTask, into outcome: inout TaskRegistry.Outcome) {
+        guard let handler = resolved.handler else {
+            outcome = node.registry.unknown(task.name)
+            return
+        }
+        task.withPayload { handler($0, context, &outcome) }
     }
 }

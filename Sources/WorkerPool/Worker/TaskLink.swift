@@ -49,7 +49,7 @@ struct TaskLink {
     }
 
     private mutating func receive() throws {
-        var received: [WorkerNode.QueuedTask] = []
+        var received = TaskQueue()
         var malformed: [(result: ResultRecord, epoch: UInt32)] = []
         _ = try sockets.receiveAvailable(into: &received, malformed: &malformed)
         for (result, epoch) in malformed { queue.add(result, epoch: epoch, sendLimit: node.sendLimit) }

@@ -76,14 +76,15 @@ struct TaskLinkSockets {
     }
 
     /// Receives every task message libzmq has ready, without blocking: each task is appended to
-    /// `tasks`, each record that does not decode to `malformed` as the result that fails it.
+    /// `queue`, each record that does not decode to `malformed` as the result that fails it.
     /// Returns whether any message arrived.
-    mutating func receiveAvailable<Tasks: RangeReplaceableCollection<WorkerNode.QueuedTask>>(
-        into queue: inout Tasks, malformed: inout [(result: ResultRecord, epoch: UInt32)]
+    mutating func receiveAvailable(
+        into queue: inout TaskQueue, malformed: inout [(result: ResultRecord, epoch: UInt32)]
     ) throws -> Bool {
         let receivedAt = cpool_monotonic_nanoseconds()
         var received = false
         defer { if received { stats.tasksBytesReceived.store(bytesReceived, ordering: .relaxed) } }
+        var broken: [(id: UInt64, attempt: UInt16, error: WireError)] = []
         while try tasks.receive(into: message, dontWait: true) {
             received = true
             bytesReceived &+= UInt64(message.count)
@@ -92,32 +93,26 @@ struct TaskLinkSockets {
                 rejected.warning(node.logger, "dropped a task message with extra frames (expected 1)")
                 continue
             }
-            let decoded: (header: MessageHeader, tasks: [DecodedTask])
+            let epoch: UInt32
             do {
-                decoded = try message.withUnsafeBytes { bytes throws(WireError) in
-                    try WireFormat.decodeTaskMessage(bytes)
-                }
+                epoch = try queue.read(message.bytes, receivedAt: receivedAt, malformed: &broken)
             } catch {
                 node.counters.malformed.add(1, ordering: .relaxed)
                 rejected.warning(node.logger, "dropped a bad task message: \(error)")
                 continue
             }
-            let epoch = decoded.header.epoch
-            for item in decoded.tasks {
-                switch item {
-                case .task(let record):
-                    queue.append(WorkerNode.QueuedTask(record: record, epoch: epoch, receivedAt: receivedAt))
-                case .malformed(let id, let attempt, let error):
-                    node.counters.malformed.add(1, ordering: .relaxed)
-                    rejected.warning(node.logger, "task \(id) is malformed: \(error)")
-                    malformed.append(
-                        (
-                            ResultRecord(
-                                id: id, attempt: attempt, status: .malformed,
-                                payload: Array("malformed task record: \(error)".utf8)), epoch
-                        ))
-                }
+            guard !broken.isEmpty else { continue }
+            for (id, attempt, error) in broken {
+                node.counters.malformed.add(1, ordering: .relaxed)
+                rejected.warning(node.logger, "task \(id) is malformed: \(error)")
+                malformed.append(
+                    (
+                        ResultRecord(
+                            id: id, attempt: attempt, status: .malformed,
+                            payload: Array("malformed task record: \(error)".utf8)), epoch
+                    ))
             }
+            broken.removeAll()
         }
         return received
     }

@@ -9,7 +9,8 @@ struct TaskRunner {
     func run() {
         var executor = TaskExecutor(node: node, index: index)
         var last: SharedTaskQueue.Ended?
-        while let task = queue.next(after: last, sendLimit: node.sendLimit) {
+        // The last result is let go once batched, so its answer's room serves the next task's.
+        while let task = queue.next(after: last.take(), sendLimit: node.sendLimit) {
             last = SharedTaskQueue.Ended(result: executor.run(task), epoch: task.epoch)
             executor.recycleIfDone()
         }

@@ -1,4 +1,4 @@
-import DequeModule
+import CPoolSystem
 import ZeroMQ
 
 /// The task thread of a single-threaded worker process: it owns the process's task link (a
@@ -7,7 +7,7 @@ import ZeroMQ
 /// a ``TaskLink`` thread and ``TaskRunner``s instead.)
 ///
 /// Between tasks it drains the DEALER without blocking, so tasks that arrive while a long one
-/// runs are queued as soon as it ends.
+/// runs are queued as soon as it ends (after short ones, once a millisecond: see ``Loop/lookDue()``).
 struct TaskThread {
     let node: WorkerNode
     /// Where it publishes what it holds, for heartbeats.
@@ -35,7 +35,7 @@ struct TaskThread {
             if (idle && poller.events(at: monitorIndex).contains(.readable)) || busyRounds % 256 == 1 {
                 try sockets.announceHandshakes()
             }
-            if !idle || poller.events(at: taskIndex).contains(.readable) {
+            if idle ? poller.events(at: taskIndex).contains(.readable) : loop.lookDue() {
                 try loop.receiveAvailable(&sockets)
             }
             try loop.runNext(&sockets)
@@ -49,8 +49,10 @@ struct TaskThread {
         let queue: WorkerNode.LocalQueue
         var batcher: ResultBatcher
         /// Tasks received and not yet started: this thread's alone, so taking one locks nothing.
-        var local = Deque<WorkerNode.QueuedTask>()
+        var local = TaskQueue()
         var executor: TaskExecutor
+        /// When the DEALER was last drained (monotonic nanoseconds).
+        private var lastLook: UInt64 = 0
 
         init(node: WorkerNode, queue: WorkerNode.LocalQueue) {
             self.node = node
@@ -67,15 +69,23 @@ struct TaskThread {
         func publishHeld() {
             var held: [UInt64] = []
             held.reserveCapacity(local.count + batcher.unsent.count)
-            for task in local { held.append(task.record.id) }
+            local.appendIDs(to: &held)
             held += batcher.unsent
             queue.held.withLock { $0 = held }
+        }
+
+        /// While busy, whether to drain the DEALER now: once a millisecond has passed since it
+        /// last was. A look that finds nothing costs libzmq more than a null task's whole run, and
+        /// a task that ran that long is followed by a look at once.
+        func lookDue() -> Bool {
+            cpool_monotonic_nanoseconds() &- lastLook >= 1_000_000
         }
 
         /// Moves every task libzmq has ready into the local queue. No acknowledgement is sent: the
         /// result is one, and the next heartbeat lists what waits.
         mutating func receiveAvailable(_ sockets: inout TaskLinkSockets) throws {
             var malformed: [(result: ResultRecord, epoch: UInt32)] = []
+            lastLook = cpool_monotonic_nanoseconds()
             let received = try sockets.receiveAvailable(into: &local, malformed: &malformed)
             for (result, epoch) in malformed { try add(result, epoch: epoch, &sockets) }
             if received { publishHeld() }
@@ -83,10 +93,11 @@ struct TaskThread {
 
         /// Runs the next queued task, if any; sends results when fast tasks have added up or the queue is empty.
         mutating func runNext(_ sockets: inout TaskLinkSockets) throws {
-            guard let next = local.popFirst() else {
+            guard !local.isEmpty else {
                 try flush(&sockets)
                 return
             }
+            let next = local.removeFirst()
             guard let result = executor.run(next) else { return }
             try add(result, epoch: next.epoch, &sockets)
             if batcher.openMicroseconds >= node.configuration.resultFlushMicroseconds || isIdle {

@@ -1,4 +1,3 @@
-import DequeModule
 import Foundation
 import Logging
 import Synchronization
@@ -68,13 +67,6 @@ public final class WorkerNode: Sendable {
     /// as the producer's heartbeat check is concerned). The thread publishes per batch, not per task.
     final class LocalQueue: Sendable {
         let held = Mutex<[UInt64]>([])
-    }
-
-    struct QueuedTask: Sendable {
-        var record: TaskRecord
-        var epoch: UInt32
-        /// When it arrived (monotonic nanoseconds): results say how long a task queued.
-        var receivedAt: UInt64
     }
 
     /// This process introducing itself; the task link's `ready` carries it too.

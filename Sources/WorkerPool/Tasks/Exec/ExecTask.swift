@@ -19,7 +19,7 @@ extension TaskRegistry {
         registerRaw("exec", timeLimitSlackMilliseconds: policy.supervisorSlackMilliseconds) { payload, context in
             let arguments: ExecArguments
             do {
-                arguments = try FastJSON.decode(ExecArguments.self, from: payload, fallback: decoder)
+                arguments = try FastJSON.decode(ExecArguments.self, from: Array(payload), fallback: decoder)
             } catch {
                 return Outcome(
                     status: .badArguments, payload: Array("bad arguments for 'exec': \(Self.explain(error))".utf8))
