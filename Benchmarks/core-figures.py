@@ -385,6 +385,10 @@ RATIOS = [
     ("ours_vs_c_limit", "ours / C limit (1,000 in flight)", "ours", "c_limit", "tasks_per_s"),
     ("ours_batch_vs_c_limit_batch", "ours batched / C limit batched", "ours_batch",
      "c_limit_batch", "tasks_per_s"),
+    # The default batches by credit (up to --batch, 1,000, tasks a message): the issue's "or the
+    # default, if it batches".
+    ("ours_vs_c_limit_batch", "ours (default batching) / C limit batched", "ours",
+     "c_limit_batch", "tasks_per_s"),
     ("journal_vs_plain", "journal / plain (tasks/s)", "ours_journal", "ours", "tasks_per_s"),
     ("jsonl_vs_plain", "jsonl / plain (tasks/s)", "ours_jsonl", "ours", "tasks_per_s"),
     ("journal_vs_plain_cpu", "journal / plain (producer CPU per task)", "ours_journal", "ours",

@@ -26,6 +26,9 @@ final class TaskFeed: @unchecked Sendable {
         var item: SourceItem
         /// The item's SHA-256, for the journal; ``TaskDigest/zero`` when the run has none.
         var digest: TaskDigest = .zero
+
+        /// The fields, moved out.
+        consuming func parts() -> (id: UInt64, item: SourceItem, digest: TaskDigest) { (id, item, digest) }
     }
 
     /// Entries as the feed passes them on. A deque: the I/O thread pops each entry out, moving it

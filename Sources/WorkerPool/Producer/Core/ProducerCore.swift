@@ -102,18 +102,21 @@ struct ProducerCore {
 
     mutating func input(_ entry: consuming TaskFeed.Entry, now: PoolTime) {
         submitted += 1
-        switch entry.item {
+        // Taken apart and switched on as owned values, so the name and payload move into the
+        // lease instead of being copied there and released with the entry.
+        let (id, item, digest) = entry.parts()
+        switch consume item {
         case .invalid(let reason):
-            refuse(entry, name: "", .badInput, reason)
+            refuse(id, digest, name: "", .badInput, reason)
         case .task(let name, _, _, _) where name.isEmpty || name.utf8.count > WireFormat.maxNameLength:
             refuse(
-                entry, name: "", .badInput,
+                id, digest, name: "", .badInput,
                 "task names are 1-\(WireFormat.maxNameLength) bytes; this one is \(name.utf8.count)")
         case .task(let name, let payload, let timeLimit, let retries):
             let size = TaskRecord.fixedSize + name.utf8.count + payload.count + WireFormat.headerSize
             guard size <= configuration.maxMessageSize else {
                 refuse(
-                    entry, name: name, .tooLarge,
+                    id, digest, name: name, .tooLarge,
                     "task of \(size) bytes exceeds the message limit of \(configuration.maxMessageSize)")
                 return
             }
@@ -121,18 +124,19 @@ struct ProducerCore {
                 timeLimit.map { UInt32(clamping: Int(($0 * 1000).rounded(.up))) }
                 ?? configuration.defaultTimeLimitMilliseconds
             leases.insert(
-                id: entry.id, name: name, payload: payload, timeLimitMilliseconds: limit,
-                retries: retries ?? configuration.retries, digest: entry.digest,
+                id: id, name: name, payload: payload, timeLimitMilliseconds: limit,
+                retries: retries ?? configuration.retries, digest: digest,
                 submittedTicks: ProducerCounters.ticks(now))
         }
     }
 
-    private mutating func refuse(_ entry: TaskFeed.Entry, name: String, _ status: ResultStatus, _ reason: String) {
-        logs.append(LogLine(level: .warning, message: "task \(entry.id): \(reason)"))
+    private mutating func refuse(
+        _ id: UInt64, _ digest: TaskDigest, name: String, _ status: ResultStatus, _ reason: String
+    ) {
+        logs.append(LogLine(level: .warning, message: "task \(id): \(reason)"))
         end(
             TaskOutcome(
-                id: entry.id, name: name, status: status, payload: Array(reason.utf8), runMicroseconds: 0,
-                digest: entry.digest))
+                id: id, name: name, status: status, payload: Array(reason.utf8), runMicroseconds: 0, digest: digest))
     }
 
     /// The input has no more entries.
