@@ -138,6 +138,7 @@ final class TaskFeed: @unchecked Sendable {
                 case .run:
                     held.append(entry)
                 }
+                // Until the journal's part of the input has all matched, nothing leaves.
                 guard !filter.isVerifying else { return true }
                 if !announced { announce() }
             } else {

@@ -102,11 +102,7 @@ extension TaskOutcome {
         text.withUTF8 { bytes.append(contentsOf: $0) }
     }
 
-    /// A literal's UTF-8, with no copy of a `String` to reach it.
-    static func appendLiteral(_ text: StaticString, to bytes: inout [UInt8]) {
-        text.withUTF8Buffer { bytes.append(contentsOf: $0) }
-    }
-
+    /// `text` as a JSON string.
     static func appendQuoted(_ text: String, to bytes: inout [UInt8]) {
         JSONString(text).append(to: &bytes)
     }
