@@ -11,9 +11,11 @@ struct DecimalTextTests {
             power *= 10
             values += [power - 1, power, power + 1, -power]
         }
-        var generator = SystemRandomNumberGenerator()
+        // Seeded, so a failing value comes back on every run.
+        var generator = SeededRandom(seed: 0xDEC1_3A1)
         for _ in 0..<2000 {
-            values.append(Int.random(in: Int.min...Int.max, using: &generator) >> Int.random(in: 0..<63))
+            values.append(
+                Int.random(in: Int.min...Int.max, using: &generator) >> Int.random(in: 0..<63, using: &generator))
         }
         for value in values {
             var bytes: [UInt8] = Array("x".utf8)

@@ -19,18 +19,18 @@ struct JSONObjectWriter {
     private mutating func key(_ key: String) {
         if !first { bytes.append(UInt8(ascii: ",")) }
         first = false
-        TaskOutcome.appendQuoted(key, to: &bytes)
+        JSONString(key).append(to: &bytes)
         bytes.append(UInt8(ascii: ":"))
     }
 
     mutating func field(_ name: String, _ value: String) {
         key(name)
-        TaskOutcome.appendQuoted(value, to: &bytes)
+        JSONString(value).append(to: &bytes)
     }
 
     mutating func field(_ name: String, _ value: Int) {
         key(name)
-        TaskOutcome.append(String(value), to: &bytes)
+        DecimalText.append(value, to: &bytes)
     }
 
     mutating func field(_ name: String, _ value: Bool) {
@@ -73,7 +73,7 @@ struct JSONArrayWriter {
 
     mutating func string(_ value: String) {
         separate()
-        TaskOutcome.appendQuoted(value, to: &bytes)
+        JSONString(value).append(to: &bytes)
     }
 
     mutating func object(_ body: (inout JSONObjectWriter) -> Void) {

@@ -102,11 +102,6 @@ extension TaskOutcome {
         text.withUTF8 { bytes.append(contentsOf: $0) }
     }
 
-    /// `text` as a JSON string.
-    static func appendQuoted(_ text: String, to bytes: inout [UInt8]) {
-        JSONString(text).append(to: &bytes)
-    }
-
     static func quoted(_ text: String) -> String {
         if let plain = FastJSONEncoder.string(text) { return String(decoding: plain, as: UTF8.self) }
         guard
