@@ -15,6 +15,7 @@ int cpool_set_parent_death_signal(int signal) {
 
 int cpool_memfd_create(const char *name) { return memfd_create(name, 0); }
 
+
 unsigned long long cpool_monotonic_nanoseconds(void) {
     struct timespec now;
     clock_gettime(CLOCK_MONOTONIC, &now);
@@ -119,3 +120,6 @@ int cpool_spawn_command(int *pid, const char *path, char *const argv[], char *co
 }
 
 int cpool_pipe_cloexec(int fds[2]) { return pipe2(fds, O_CLOEXEC); }
+
+/* For the journal: see CPoolSystem.h. */
+int cpool_open_direct(const char *path) { return open(path, O_WRONLY | O_DIRECT | O_CLOEXEC); }

@@ -15,6 +15,7 @@ final class ResultPrinter: @unchecked Sendable {
     private let showProgress: Bool
     private let stdoutIsTerminal = isatty(STDOUT_FILENO) == 1
     private var buffer: [UInt8] = []
+    private var records = OutcomeRecordWriter()
     private var progressShown = false
     private let lock = NSLock()
     /// The live view (`--progress full` on a terminal), in place of the progress line.
@@ -62,7 +63,7 @@ final class ResultPrinter: @unchecked Sendable {
             }
             if outcome.attempts > 1 { buffer.append(contentsOf: " (after \(outcome.attempts) attempts)".utf8) }
         case .jsonl:
-            outcome.appendJSONLine(to: &buffer)
+            records.appendJSONLine(outcome, to: &buffer)
         }
         buffer.append(0x0A)
         // Under the live view, results for the terminal wait for the next frame (a quarter of a

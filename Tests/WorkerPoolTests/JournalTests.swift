@@ -108,6 +108,38 @@ struct JournalTests {
         #expect(try String(contentsOfFile: path, encoding: .utf8) == text, "reopening by position adds nothing")
     }
 
+    @Test(
+        "the file holds exactly what was committed, across block edges, reopened at any length, direct or not",
+        arguments: [NSTemporaryDirectory(), "/dev/shm/"], [true, false])
+    func fileCommitsAcrossBlocks(under root: String, direct: Bool) throws {
+        let directory = URL(fileURLWithPath: root).appendingPathComponent("journal-file-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let path = directory.appendingPathComponent("journal").path
+        var random = SeededRandom(seed: 7)
+        var expected: [UInt8] = []
+        // Commits of 0 bytes to several blocks, so each edge falls inside, on and between commits;
+        // the file is reopened (its partial last block read back in) between some of them.
+        for round in 0..<6 {
+            let file = try JournalFile(path: path, length: expected.count, direct: direct)
+            for _ in 0..<40 {
+                let size = [0, 1, 17, 4_095, 4_096, 4_097, 9_000][Int.random(in: 0..<7, using: &random)]
+                let bytes = (0..<size).map { _ in UInt8.random(in: 0x20...0x7E, using: &random) }
+                bytes.withUnsafeBytes { file.append($0) }
+                try file.commit()
+                expected += bytes
+                #expect(FileManager.default.contents(atPath: path).map(Array.init) == expected, "round \(round)")
+            }
+        }
+        // Reopened shorter: what follows is cut off, and appends go on from there.
+        expected.removeLast(5_000)
+        let file = try JournalFile(path: path, length: expected.count, direct: direct)
+        Array("tail".utf8).withUnsafeBytes { file.append($0) }
+        try file.commit()
+        expected += Array("tail".utf8)
+        #expect(FileManager.default.contents(atPath: path).map(Array.init) == expected)
+    }
+
     @Test("a torn last line is cut off; the rest is kept")
     func tornLastLine() throws {
         let (directory, path) = try Self.temporaryPath()

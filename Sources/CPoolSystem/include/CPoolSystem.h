@@ -35,6 +35,11 @@ int cpool_stop_requested(void);
    -1 with ENOSYS before). Called through syscall(), which is variadic. */
 int cpool_pidfd_open(int pid);
 
+/* open(path, O_WRONLY | O_DIRECT | O_CLOEXEC): writes that bypass the page cache (the
+   journal's whole blocks). O_DIRECT needs _GNU_SOURCE. -1 with EINVAL where the file system
+   refuses it. */
+int cpool_open_direct(const char *path);
+
 /* pipe2(fds, O_CLOEXEC), which Swift's Glibc module leaves out (it needs _GNU_SOURCE). */
 int cpool_pipe_cloexec(int fds[2]);
 

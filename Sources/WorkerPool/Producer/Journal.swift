@@ -1,5 +1,6 @@
 import Foundation
 import Glibc
+import PoolSystem
 
 /// An append-only record of finished tasks, made durable with `fsync` before their results are
 /// reported, that knows the input it was written for.
@@ -18,8 +19,8 @@ final class Journal {
     let path: String
     /// What the journal held when opened.
     let index: JournalIndex
-    private let fileDescriptor: Int32
-    private var buffer: [UInt8] = []
+    private let file: JournalFile
+    private var records = OutcomeRecordWriter()
 
     static let header = #"{"journal":"zmq-worker-pool","format":2}"#
     static let contentResumeMarker = #"{"resume":"by-content"}"#
@@ -41,30 +42,39 @@ final class Journal {
                     + "recorded again")
         }
         self.index = index
-        fileDescriptor = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0o644)
-        guard fileDescriptor >= 0 else { throw .system("cannot open journal \(path)") }
-        guard ftruncate(fileDescriptor, off_t(index.validLength)) == 0, lseek(fileDescriptor, 0, SEEK_END) >= 0
-        else {
-            let error = JournalError.system("cannot prepare journal \(path)")
-            close(fileDescriptor)
-            throw error
-        }
+        file = try JournalFile(path: path, length: index.validLength)
         if index.validLength == 0 { appendLine(Self.header) }
         // Later runs must know the ids no longer follow one input.
         if mode == .byContent && index.recordCount > 0 { appendLine(Self.contentResumeMarker) }
-        do {
-            try commit()
-        } catch {
-            close(fileDescriptor)
-            throw error
-        }
+        try commit()
     }
 
-    deinit { close(fileDescriptor) }
+    /// Whether whole blocks go to the disk without the page cache (``JournalFile``).
+    var writesDirect: Bool { file.writesDirect }
 
-    /// Adds `outcome`'s record; durable after the next ``commit()``.
-    func append(_ outcome: TaskOutcome) {
-        outcome.appendRecord(to: &buffer, digest: outcome.digest ?? .zero, newline: true)
+    /// Adds `outcome`'s record (none for a cancelled one); durable after the next ``commit()``.
+    func append(_ outcome: TaskOutcome) { append(contentsOf: [outcome]) }
+
+    /// Adds the record of each outcome in `outcomes` but the cancelled (a resumed run does those),
+    /// written in place into the file's buffer.
+    func append(contentsOf outcomes: [TaskOutcome]) {
+        // The writer as a local: written through `self`, each outcome would be copied first (the
+        // compiler cannot tell the array's storage from `self`'s).
+        var writer = records
+        records = OutcomeRecordWriter()
+        outcomes.withUnsafeBufferPointer { outcomes in
+            guard var outcome = outcomes.baseAddress else { return }
+            for _ in 0..<outcomes.count {
+                if outcome.pointee.status != .cancelled {
+                    let digest = outcome.pointee.digest ?? .zero
+                    file.append(capacity: writer.room(for: outcome)) { cursor in
+                        writer.write(outcome, digest: digest, newline: true, to: &cursor)
+                    }
+                }
+                outcome += 1
+            }
+        }
+        records = writer
     }
 
     /// Records that the input's first `checkpoint.tasks` items have digest `checkpoint.digest`.
@@ -73,32 +83,19 @@ final class Journal {
     }
 
     private func appendLine(_ line: String) {
-        buffer.append(contentsOf: line.utf8)
-        buffer.append(UInt8(ascii: "\n"))
+        let bytes = Array((line + "\n").utf8)
+        bytes.withUnsafeBytes { file.append($0) }
     }
 
-    var hasPending: Bool { !buffer.isEmpty }
+    var hasPending: Bool { file.hasPending }
 
     /// Writes and syncs what was appended since the last commit.
     func commit() throws(JournalError) {
-        guard !buffer.isEmpty else { return }
-        var failed: JournalError?
-        buffer.withUnsafeBytes { raw in
-            guard let base = raw.baseAddress else { return }
-            var offset = 0
-            while offset < raw.count {
-                let written = write(fileDescriptor, base + offset, raw.count - offset)
-                if written < 0 {
-                    if errno == EINTR { continue }
-                    failed = .system("writing journal \(path) failed")
-                    return
-                }
-                offset += written
-            }
+        do throws(Errno) {
+            try file.commit()
+        } catch {
+            throw JournalError(.io, "writing journal \(path) failed: \(error)", errno: error.rawValue)
         }
-        if let failed { throw failed }
-        guard fsync(fileDescriptor) == 0 else { throw .system("syncing journal \(path) failed") }
-        buffer.removeAll(keepingCapacity: true)
     }
 }
 

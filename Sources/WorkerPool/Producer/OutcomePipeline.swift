@@ -34,7 +34,7 @@ final class OutcomePipeline: @unchecked Sendable {
     init(
         journal: Journal?, checkpoint: (@Sendable () -> InputCheckpoint?)? = nil,
         interval: Duration = .milliseconds(20),
-        batchLimit: Int = 1_024, report: @escaping @Sendable (TaskOutcome) -> Void
+        batchLimit: Int = 16_384, report: @escaping @Sendable (TaskOutcome) -> Void
     ) {
         self.journal = journal
         self.checkpoint = checkpoint
@@ -109,7 +109,7 @@ final class OutcomePipeline: @unchecked Sendable {
             }
             if !failed {
                 for batch in taken {
-                    for index in batch.indices where batch[index].status != .cancelled { journal.append(batch[index]) }
+                    journal.append(contentsOf: batch)
                     waitingCount += batch.count
                 }
                 if waiting.isEmpty && !taken.isEmpty { firstWaitingAt = .now }
@@ -156,8 +156,10 @@ final class OutcomePipeline: @unchecked Sendable {
         condition.unlock()
     }
 
-    /// `body` for each outcome of `batch`, by index: not copied out one by one.
+    /// `body` for each outcome of `batch`, read in place: not copied out one by one.
     private static func forEach(in batch: [TaskOutcome], _ body: (TaskOutcome) -> Void) {
-        for index in batch.indices { body(batch[index]) }
+        batch.withUnsafeBufferPointer { batch in
+            for index in batch.indices { body(batch[index]) }
+        }
     }
 }

@@ -81,8 +81,14 @@ struct TaskDigest: Hashable, Sendable, CustomStringConvertible {
         }
     }
 
+    /// A plain loop over the bytes: `contains(where:)` through its closure cost three times as much.
     private static func hasWhitespace(_ json: [UInt8]) -> Bool {
-        json.contains { $0 == 0x20 || $0 == 0x09 || $0 == 0x0A || $0 == 0x0D }
+        json.withUnsafeBufferPointer { bytes in
+            for byte in bytes where byte <= 0x20 && (byte == 0x20 || byte == 0x09 || byte == 0x0A || byte == 0x0D) {
+                return true
+            }
+            return false
+        }
     }
 
     /// JSON text without the whitespace outside strings; the bytes unchanged when there is none.
@@ -117,14 +123,15 @@ struct TaskDigest: Hashable, Sendable, CustomStringConvertible {
     /// 64 lowercase hex digits.
     var hex: String { String(decoding: ByteCursor.bytes(capacity: 64) { writeHex(to: &$0) }, as: UTF8.self) }
 
-    /// Writes the 64 lowercase hex digits, two per byte from a table.
+    /// Writes the 64 lowercase hex digits, each byte's two as one 16-bit store from a table.
     func writeHex(to cursor: inout ByteCursor) {
-        let digits = Self.hexPairs.utf8Start
-        withUnsafeBytes(of: self) { raw in
-            for byte in raw {
-                let pair = Int(byte) &* 2
-                cursor.write(digits[pair])
-                cursor.write(digits[pair &+ 1])
+        let digits = UnsafeRawPointer(Self.hexPairs.utf8Start)
+        cursor.writeRaw(count: 64) { target in
+            withUnsafeBytes(of: self) { raw in
+                for index in 0..<32 {
+                    let pair = digits.loadUnaligned(fromByteOffset: Int(raw[index]) &* 2, as: UInt16.self)
+                    target.storeBytes(of: pair, toByteOffset: index &* 2, as: UInt16.self)
+                }
             }
         }
     }

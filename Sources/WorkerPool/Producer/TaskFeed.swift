@@ -136,13 +136,13 @@ final class TaskFeed: @unchecked Sendable {
                 case .skip:
                     feed.resumedCount.add(1, ordering: .relaxed)
                 case .run:
-                    held.append(entry)
+                    held.append(consume entry)
                 }
                 // Until the journal's part of the input has all matched, nothing leaves.
                 guard !filter.isVerifying else { return true }
                 if !announced { announce() }
             } else {
-                held.append(entry)
+                held.append(consume entry)
             }
             return held.count < batchSize || passOn()
         }

@@ -11,74 +11,12 @@ extension TaskOutcome {
         return String(decoding: line, as: UTF8.self)
     }
 
-    /// ``jsonLine``'s bytes appended to `bytes`, without building a String (the jsonl output's
-    /// hot path).
-    public func appendJSONLine(to bytes: inout [UInt8]) { appendRecord(to: &bytes, digest: nil) }
-
-    /// The object as ``jsonLine`` has it, with `"sha256"` last when `digest` is given (the journal's
-    /// record), and a newline after it when `newline`.
-    ///
-    /// Written in one pass through a cursor into room measured first, then appended in one copy:
-    /// a piece-by-piece `append` costs a record some 2,500 instructions, and the journal and the
-    /// jsonl output write one per task. Strings that need escaping (rare) are quoted before.
-    func appendRecord(to bytes: inout [UInt8], digest: TaskDigest?, newline: Bool = false) {
-        let name = JSONString(self.name)
-        let message = status == .ok ? nil : JSONString(self.message)
-        let workerName = worker.map { JSONString($0.name) }
-        let host = worker.map { JSONString($0.host) }
-        let room =
-            Self.fixedRoom + name.length + (message?.length ?? payload.count) + (workerName?.length ?? 0)
-            + (host?.length ?? 0)
-        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: room) { buffer in
-            var cursor = ByteCursor(buffer.baseAddress!)
-            cursor.write(#"{"id":"#)
-            cursor.writeDecimal(Int(truncatingIfNeeded: id))
-            cursor.write(#","task":"#)
-            name.write(to: &cursor)
-            cursor.write(#","status":""#)
-            cursor.write(status.jsonName)
-            if let message {
-                cursor.write(#"","error":"#)
-                message.write(to: &cursor)
-            } else {
-                cursor.write(#"","result":"#)
-                payload.withUnsafeBufferPointer { cursor.write($0) }
-            }
-            if let worker, let workerName, let host {
-                cursor.write(#","worker":"#)
-                workerName.write(to: &cursor)
-                cursor.write(#","host":"#)
-                host.write(to: &cursor)
-                cursor.write(#","pid":"#)
-                cursor.writeDecimal(Int(worker.pid))
-            }
-            cursor.write(#","run_us":"#)
-            cursor.writeDecimal(Int(runMicroseconds))
-            // Only when they tell something: a task that ended at its first try, sent once, has neither.
-            if attempts > 1 {
-                cursor.write(#","attempts":"#)
-                cursor.writeDecimal(Int(attempts))
-            }
-            if deliveries > max(attempts, 1) {
-                cursor.write(#","deliveries":"#)
-                cursor.writeDecimal(Int(deliveries))
-            }
-            if let digest {
-                cursor.write(#","sha256":""#)
-                digest.writeHex(to: &cursor)
-                cursor.write(UInt8(ascii: "\""))
-            }
-            cursor.write(UInt8(ascii: "}"))
-            if newline { cursor.write(0x0A) }
-            bytes.append(
-                contentsOf: UnsafeBufferPointer(start: buffer.baseAddress, count: cursor.position - buffer.baseAddress!)
-            )
-        }
+    /// ``jsonLine``'s bytes appended to `bytes`, without building a String. A run's outcomes go
+    /// through one ``OutcomeRecordWriter``, which keeps what they share quoted.
+    public func appendJSONLine(to bytes: inout [UInt8]) {
+        var writer = OutcomeRecordWriter()
+        writer.appendJSONLine(self, to: &bytes)
     }
-
-    /// Every byte of a record but its strings and result: the keys, six numbers of at most
-    /// ``DecimalText/maxLength`` digits, the status, the digest and the punctuation.
-    private static let fixedRoom = 128 + 6 * DecimalText.maxLength + 64
 
     /// The result as a person reads it: a JSON string result as its text (`3 * 3 = 9`), anything
     /// else as its compact JSON. A plain string (no escapes) needs no JSON reader.

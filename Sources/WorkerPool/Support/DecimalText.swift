@@ -61,6 +61,7 @@ struct ByteCursor {
 
     init(_ start: UnsafeMutablePointer<UInt8>) { position = start }
 
+    @inline(__always)
     mutating func write(_ text: StaticString) {
         position.update(from: text.utf8Start, count: text.utf8CodeUnitCount)
         position += text.utf8CodeUnitCount
@@ -78,6 +79,12 @@ struct ByteCursor {
     }
 
     mutating func writeDecimal(_ value: Int) { position += DecimalText.write(value, at: position) }
+
+    /// `count` bytes written by `body` at the cursor, through a raw pointer (any alignment).
+    mutating func writeRaw(count: Int, _ body: (UnsafeMutableRawPointer) -> Void) {
+        body(UnsafeMutableRawPointer(position))
+        position += count
+    }
 
     /// `[UInt8]` of at most `capacity` bytes, written by `body` through a cursor on the stack and
     /// copied once. (Not `Array(unsafeUninitializedCapacity:)`: unspecialised, it looks up the

@@ -26,6 +26,7 @@ struct TaskThread {
             let idle = loop.isIdle
             if idle {
                 try poller.poll(timeoutMilliseconds: -1)
+                loop.timePassed()
                 if poller.events(at: stopIndex).contains(.readable) { break }
             } else if node.isStopping {
                 break
@@ -34,6 +35,7 @@ struct TaskThread {
             busyRounds = idle ? 0 : busyRounds + 1
             if (idle && poller.events(at: monitorIndex).contains(.readable)) || busyRounds % 256 == 1 {
                 try sockets.announceHandshakes()
+                loop.timePassed()
             }
             if idle ? poller.events(at: taskIndex).contains(.readable) : loop.lookDue() {
                 try loop.receiveAvailable(&sockets)
@@ -53,6 +55,9 @@ struct TaskThread {
         var executor: TaskExecutor
         /// When the DEALER was last drained (monotonic nanoseconds).
         private var lastLook: UInt64 = 0
+        /// Now, when the last thing this loop did was to end a task (its end time): the next task
+        /// starts then, and the look at the DEALER is timed by it, with no clock read of their own.
+        private var now: UInt64?
 
         init(node: WorkerNode, queue: WorkerNode.LocalQueue) {
             self.node = node
@@ -78,14 +83,18 @@ struct TaskThread {
         /// last was. A look that finds nothing costs libzmq more than a null task's whole run, and
         /// a task that ran that long is followed by a look at once.
         func lookDue() -> Bool {
-            cpool_monotonic_nanoseconds() &- lastLook >= 1_000_000
+            (now ?? cpool_monotonic_nanoseconds()) &- lastLook >= 1_000_000
         }
+
+        /// The loop waited or did I/O: the last task's end is no longer now.
+        mutating func timePassed() { now = nil }
 
         /// Moves every task libzmq has ready into the local queue. No acknowledgement is sent: the
         /// result is one, and the next heartbeat lists what waits.
         mutating func receiveAvailable(_ sockets: inout TaskLinkSockets) throws {
             var malformed: [(result: ResultRecord, epoch: UInt32)] = []
-            lastLook = cpool_monotonic_nanoseconds()
+            lastLook = now ?? cpool_monotonic_nanoseconds()
+            now = nil
             let received = try sockets.receiveAvailable(into: &local, malformed: &malformed)
             for (result, epoch) in malformed { try add(result, epoch: epoch, &sockets) }
             if received { publishHeld() }
@@ -98,7 +107,10 @@ struct TaskThread {
                 return
             }
             let next = local.removeFirst()
-            guard let result = executor.run(next) else { return }
+            let startedAt = now
+            now = nil
+            guard let result = executor.run(next, startedAt: startedAt) else { return }
+            now = executor.endedAt
             try add(result, epoch: next.epoch, &sockets)
             if batcher.openMicroseconds >= node.configuration.resultFlushMicroseconds || isIdle {
                 try flush(&sockets)
@@ -112,6 +124,7 @@ struct TaskThread {
 
         mutating func flush(_ sockets: inout TaskLinkSockets) throws {
             guard !batcher.isEmpty else { return }
+            now = nil
             for (message, epoch) in batcher.takeAll() { try sockets.send(message, epoch: epoch) }
             publishHeld()
         }

@@ -264,6 +264,6 @@ struct ProducerCore {
     mutating func end(_ outcome: consuming TaskOutcome) {
         if outcome.status == .ok { succeeded += 1 } else { failed += 1 }
         counters.ended[Int(outcome.status.rawValue)] &+= 1
-        outcomes.append(outcome)
+        outcomes.append(consume outcome)
     }
 }
