@@ -246,9 +246,12 @@ struct ProducerRunLoop {
         for line in core.logs { logger.log(level: line.level, "\(line.message)") }
         core.logs.removeAll(keepingCapacity: true)
         if !core.outcomes.isEmpty {
-            // One hand-over per turn; the pipeline journals, syncs and prints them.
-            pipeline.submit(core.outcomes)
-            core.outcomes.removeAll(keepingCapacity: true)
+            // One hand-over per turn; the pipeline journals, syncs and prints them. Handed over
+            // whole, so the pipeline holds the only reference and can move each outcome out.
+            var ended: [TaskOutcome] = []
+            ended.reserveCapacity(core.outcomes.count)
+            swap(&ended, &core.outcomes)
+            pipeline.submit(ended)
         }
         if let failure = pipeline.failure { throw failure }
         for (request, requester) in core.eventRequests {

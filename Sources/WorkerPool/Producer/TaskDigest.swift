@@ -33,7 +33,7 @@ struct TaskDigest: Hashable, Sendable, CustomStringConvertible {
     /// ignores (so re-indenting the input changes nothing) and its time limit; invalid input
     /// hashes its reason. A task's `retries` is not hashed: it changes how often a failure is
     /// tried again, not what the task is (a journal resumed with other retries still fits). Each field is length-prefixed, so no two items share their bytes.
-    init(of item: SourceItem) {
+    init(of item: borrowing SourceItem) {
         switch item {
         case .task(let name, let payload, let timeLimit, _):
             var name = name
