@@ -19,7 +19,7 @@ extension WireFormat {
         /// builds message after message allocates nothing per message.
         public mutating func reset(kind: MessageKind, sender: UInt32 = 0, epoch: UInt32 = 0) {
             precondition(kind == self.kind, "a writer keeps its kind")
-            writer.bytes.removeAll(keepingCapacity: true)
+            writer.removeAll()
             writer.append(WireFormat.version)
             writer.append(kind.rawValue)
             writer.append(UInt16(0))
@@ -31,10 +31,10 @@ extension WireFormat {
         /// The message so far, with its final count, without giving up the buffer.
         public mutating func withFinishedBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
             writer.patch(count, at: 2)
-            return try writer.bytes.withUnsafeBytes(body)
+            return try writer.withBytes(body)
         }
 
-        public var byteCount: Int { writer.bytes.count }
+        public var byteCount: Int { writer.count }
         public var isFull: Bool { count == .max }
 
         public mutating func append(_ task: TaskRecord) {
@@ -58,10 +58,10 @@ extension WireFormat {
                     guard size <= Self.stackRecordLimit else {
                         withUnsafeTemporaryAllocation(byteCount: TaskRecord.fixedSize, alignment: 8) { fixed in
                             Self.layTaskFixed(id, attempt, timeLimitMilliseconds, name.count, payload.count, at: fixed)
-                            writer.bytes.append(contentsOf: UnsafeRawBufferPointer(fixed))
+                            writer.append(UnsafeRawBufferPointer(fixed))
                         }
-                        writer.bytes.append(contentsOf: name)
-                        writer.bytes.append(contentsOf: payload)
+                        writer.append(name)
+                        writer.append(payload)
                         return
                     }
                     withUnsafeTemporaryAllocation(byteCount: size, alignment: 8) { record in
@@ -71,7 +71,7 @@ extension WireFormat {
                         if let source = payload.baseAddress {
                             (base + name.count).copyMemory(from: source, byteCount: payload.count)
                         }
-                        writer.bytes.append(contentsOf: UnsafeRawBufferPointer(record))
+                        writer.append(UnsafeRawBufferPointer(record))
                     }
                 }
             }
@@ -105,9 +105,9 @@ extension WireFormat {
                 raw.storeBytes(of: result.runMicroseconds.littleEndian, toByteOffset: 11, as: UInt32.self)
                 raw.storeBytes(of: result.queuedMicroseconds.littleEndian, toByteOffset: 15, as: UInt32.self)
                 raw.storeBytes(of: UInt32(result.payload.count).littleEndian, toByteOffset: 19, as: UInt32.self)
-                writer.bytes.append(contentsOf: UnsafeRawBufferPointer(rebasing: raw[0..<ResultRecord.fixedSize]))
+                writer.append(UnsafeRawBufferPointer(rebasing: raw[0..<ResultRecord.fixedSize]))
             }
-            result.payload.withUnsafeBufferPointer { writer.bytes.append(contentsOf: $0) }
+            result.payload.withUnsafeBufferPointer { writer.append($0) }
             count += 1
         }
 
@@ -203,7 +203,7 @@ extension WireFormat {
         /// The finished message.
         public consuming func finish() -> [UInt8] {
             writer.patch(count, at: 2)
-            return writer.bytes
+            return writer.finished()
         }
     }
 
