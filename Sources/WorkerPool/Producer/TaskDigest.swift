@@ -65,6 +65,7 @@ struct TaskDigest: Hashable, Sendable, CustomStringConvertible {
             9 + first.bytes.count + (second.map { 9 + $0.bytes.count } ?? 0) + (third.map { 9 + $0.bytes.count } ?? 0)
         return withUnsafeTemporaryAllocation(byteCount: size, alignment: 8) { buffer in
             var offset = 0
+            @inline(__always)
             func put(_ field: Field?) {
                 guard let field else { return }
                 buffer[offset] = field.tag
@@ -81,14 +82,28 @@ struct TaskDigest: Hashable, Sendable, CustomStringConvertible {
         }
     }
 
-    /// A plain loop over the bytes: `contains(where:)` through its closure cost three times as much.
+    /// Eight bytes at a time: a word with no byte below 0x21 (what all four JSON spaces are) is
+    /// passed at once; only a word with one is looked at byte by byte.
     private static func hasWhitespace(_ json: [UInt8]) -> Bool {
-        json.withUnsafeBufferPointer { bytes in
-            for byte in bytes where byte <= 0x20 && (byte == 0x20 || byte == 0x09 || byte == 0x0A || byte == 0x0D) {
-                return true
+        json.withUnsafeBytes { bytes in
+            var offset = 0
+            while offset + 8 <= bytes.count {
+                let word = bytes.loadUnaligned(fromByteOffset: offset, as: UInt64.self)
+                // Sets a byte's high bit where it is below 0x21 (bytes of 0x80 and up never).
+                let low = (word &- 0x2121_2121_2121_2121) & ~word & 0x8080_8080_8080_8080
+                if low != 0, isSpace(in: bytes, from: offset, to: offset + 8) { return true }
+                offset += 8
             }
-            return false
+            return isSpace(in: bytes, from: offset, to: bytes.count)
         }
+    }
+
+    private static func isSpace(in bytes: UnsafeRawBufferPointer, from start: Int, to end: Int) -> Bool {
+        for index in start..<end {
+            let byte = bytes[index]
+            if byte == 0x20 || byte == 0x09 || byte == 0x0A || byte == 0x0D { return true }
+        }
+        return false
     }
 
     /// JSON text without the whitespace outside strings; the bytes unchanged when there is none.
