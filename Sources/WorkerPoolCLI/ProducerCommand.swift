@@ -376,6 +376,7 @@ public struct ProducerCommand: ParsableCommand {
         configuration.batchSize = batch
         configuration.maxWorkers = maxWorkers
         configuration.keepsResultPayloads = output != .none || journal != nil
+        configuration.sharesResultMessages = true
         configuration.maxMessageSize = maxMessageSize
         configuration.shutdownWorkersAtEnd = !keepWorkers
         configuration.minimumWorkers = waitWorkers ?? localWorkers

@@ -12,7 +12,7 @@ struct JournalTests {
 
     static func outcome(_ id: UInt64, _ item: SourceItem, status: ResultStatus = .ok) -> TaskOutcome {
         TaskOutcome(
-            id: id, name: "multiply", status: status, payload: Array(#""ok""#.utf8), runMicroseconds: 1,
+            id: id, name: "multiply", status: status, payloadStorage: Array(#""ok""#.utf8), runMicroseconds: 1,
             digest: TaskDigest(of: item))
     }
 

@@ -85,6 +85,37 @@ struct ProducerCoreTests {
         #expect(pool.core.duplicates == 1)
     }
 
+    @Test("outcomes that share their results message each read their own payload, and keep it after the message is gone",
+          arguments: [false, true])
+    func sharedResultMessages(shared: Bool) {
+        var harness = Harness { $0.sharesResultMessages = shared }
+        harness.join(1)
+        harness.input(4)
+        #expect(harness.dispatch().flatMap(\.ids) == [1, 2, 3, 4])
+        // Payloads of different lengths, one empty, in one message.
+        let payloads = [#""first""#, "", "[1,2,3]", #"{"k":"v"}"#]
+        var bytes = WireFormat.encode(
+            (1...4).map { ResultRecord(id: UInt64($0), attempt: 1, status: .ok, payload: Array(payloads[$0 - 1].utf8)) },
+            sender: 1, epoch: 7)
+        harness.deliver(bytes)
+        // The received bytes scribbled over in place: the outcomes must not read them.
+        bytes.withUnsafeMutableBytes { $0.initializeMemory(as: UInt8.self, repeating: 0xFF) }
+        let outcomes = harness.core.outcomes
+        #expect(outcomes.map(\.id) == [1, 2, 3, 4])
+        for (outcome, payload) in zip(outcomes, payloads) {
+            #expect(outcome.payload == Array(payload.utf8))
+            #expect(outcome.payloadCount == payload.utf8.count)
+            #expect(outcome.withPayload { Array($0) } == Array(payload.utf8))
+            var line: [UInt8] = []
+            outcome.appendJSONLine(to: &line)
+            let text = String(decoding: line, as: UTF8.self)
+            if !payload.isEmpty { #expect(text.contains(#""result":\#(payload),"#), "\(text)") }
+        }
+        var replaced = outcomes[0]
+        replaced.payload = Array("42".utf8)
+        #expect(replaced.payload == Array("42".utf8) && replaced.payloadCount == 2)
+    }
+
     @Test("a link feeding many threads gets their share of the work in one message, and credit for each")
     func linkCapacity() {
         var pool = Harness()

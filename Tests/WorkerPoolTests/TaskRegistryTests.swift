@@ -267,7 +267,7 @@ struct ResultLineTests {
     @Test("a result line is one JSON object with the outcome's fields")
     func line() throws {
         let outcome = TaskOutcome(
-            id: 7, name: "multiply", status: .ok, payload: Array(#""3 * 4 = 12""#.utf8), runMicroseconds: 5,
+            id: 7, name: "multiply", status: .ok, payloadStorage: Array(#""3 * 4 = 12""#.utf8), runMicroseconds: 5,
             worker: WorkerInfo(id: 1, name: "Worker-2", host: "host \"b\"", pid: 42, threads: 1))
         let object = try #require(
             try JSONSerialization.jsonObject(with: Data(outcome.jsonLine.utf8)) as? [String: Any])
@@ -278,7 +278,7 @@ struct ResultLineTests {
         #expect(object["pid"] as? Int == 42)
         #expect(object["run_us"] as? Int == 5)
         let failed = TaskOutcome(
-            id: 8, name: "ünï", status: .failed, payload: Array("bad \"input\"\n".utf8), runMicroseconds: 0)
+            id: 8, name: "ünï", status: .failed, payloadStorage: Array("bad \"input\"\n".utf8), runMicroseconds: 0)
         let failure = try #require(
             try JSONSerialization.jsonObject(with: Data(failed.jsonLine.utf8)) as? [String: Any])
         #expect(failure["error"] as? String == "bad \"input\"\n" && failure["task"] as? String == "ünï")
@@ -292,7 +292,7 @@ struct ResultLineTests {
             ("\"\"", ""), (#"{"count":9592}"#, #"{"count":9592}"#), ("42", "42"),
         ])
     func resultText(payload: String, text: String) {
-        let outcome = TaskOutcome(id: 1, name: "t", status: .ok, payload: Array(payload.utf8), runMicroseconds: 0)
+        let outcome = TaskOutcome(id: 1, name: "t", status: .ok, payloadStorage: Array(payload.utf8), runMicroseconds: 0)
         #expect(outcome.resultText == text)
     }
 }

@@ -164,7 +164,7 @@ final class OutcomePipeline: @unchecked Sendable {
             for index in outcomes.indices {
                 body(outcomes.moveElement(from: index))
                 outcomes.initializeElement(
-                    at: index, to: TaskOutcome(id: 0, name: "", status: .ok, payload: [], runMicroseconds: 0))
+                    at: index, to: TaskOutcome(id: 0, name: "", status: .ok, payloadStorage: [], runMicroseconds: 0))
             }
         }
     }

@@ -35,7 +35,7 @@ public struct OutcomeRecordWriter {
             worker = key
             quote(worker: outcome.pointee.worker)
         }
-        let result = outcome.pointee.status == .ok ? outcome.pointee.payload.count : JSONString(outcome.pointee.message).length
+        let result = outcome.pointee.status == .ok ? Self.payloadCount(of: outcome) : JSONString(outcome.pointee.message).length
         return Self.fixedRoom + quotedName.count + result + workerFields.count
     }
 
@@ -54,7 +54,7 @@ public struct OutcomeRecordWriter {
         cursor.write(outcome.pointee.status.jsonName)
         if outcome.pointee.status == .ok {
             cursor.write(#"","result":"#)
-            outcome.pointee.payload.withUnsafeBufferPointer { cursor.write($0) }
+            Self.writePayload(of: outcome, to: &cursor)
         } else {
             // Rare: escaped a second time rather than kept from `room(for:)`.
             cursor.write(#"","error":"#)
@@ -79,6 +79,23 @@ public struct OutcomeRecordWriter {
         }
         cursor.write(UInt8(ascii: "}"))
         if newline { cursor.write(0x0A) }
+    }
+
+    /// The payload's length and bytes, read field by field: a method called on `pointee` (such
+    /// as ``TaskOutcome/withPayload(_:)``) copied the whole outcome first.
+    @inline(__always)
+    private static func payloadCount(of outcome: UnsafePointer<TaskOutcome>) -> Int {
+        let length = outcome.pointee.payloadLength
+        return length == .max ? outcome.pointee.payloadStorage.count : Int(length)
+    }
+
+    @inline(__always)
+    private static func writePayload(of outcome: UnsafePointer<TaskOutcome>, to cursor: inout ByteCursor) {
+        let offset = Int(outcome.pointee.payloadOffset)
+        let length = outcome.pointee.payloadLength
+        outcome.pointee.payloadStorage.withUnsafeBufferPointer { bytes in
+            cursor.write(length == .max ? bytes : UnsafeBufferPointer(rebasing: bytes[offset..<(offset + Int(length))]))
+        }
     }
 
     /// A worker process's id and pid, 0 for none: its name and host come with them. Compared as

@@ -57,6 +57,11 @@ public struct ProducerConfiguration: Sendable {
     public var maxWorkers = 10_000
     /// Keep each result's payload for ``TaskOutcome``; off when nothing reads it (`--output none`).
     public var keepsResultPayloads = true
+    /// Outcomes point into one copy of the results message they came in, instead of each
+    /// holding its payload: one allocation a message rather than one a task, allocated on the
+    /// dispatch thread and freed on the output's. But an outcome kept keeps its whole message.
+    /// The producer command sets it: it keeps no outcome past its printing.
+    public var sharesResultMessages = false
     /// Append what happens to the pool (workers joining, leaving and lost, tasks sent again,
     /// events, rejected messages, the run's start and end) to this file as JSON lines.
     public var poolLogPath: String?
@@ -85,8 +90,10 @@ public struct TaskOutcome: Sendable {
     public var id: UInt64
     public var name: String
     public var status: ResultStatus
-    /// JSON output when `status == .ok`, a UTF-8 message otherwise.
-    public var payload: [UInt8]
+    /// The bytes ``payload`` is cut from: its own, or a copy of the whole results message it
+    /// came in, which that message's outcomes share (one copy a message, not an array a task,
+    /// allocated on the dispatch thread and freed on the journal's).
+    var payloadStorage: [UInt8]
     public var runMicroseconds: UInt32
     /// `nil` for input that never reached a worker, or a worker not yet introduced.
     public var worker: WorkerInfo?
@@ -98,8 +105,33 @@ public struct TaskOutcome: Sendable {
     public var attempts: UInt16 = 0
     /// Times the task was sent to a worker: every attempt, and every redelivery of lost work.
     public var deliveries: UInt16 = 0
+    /// Where ``payloadStorage`` holds the payload when it is shared; length `UInt32.max`: all of it.
+    var payloadOffset: UInt32 = 0
+    var payloadLength = UInt32.max
 
-    public var message: String { String(decoding: payload, as: UTF8.self) }
+    /// JSON output when `status == .ok`, a UTF-8 message otherwise. (A copy when the outcome
+    /// shares its message's bytes: ``withPayload(_:)`` reads them in place.)
+    public var payload: [UInt8] {
+        get { payloadLength == .max ? payloadStorage : withPayload { Array($0) } }
+        set {
+            payloadStorage = newValue
+            payloadOffset = 0
+            payloadLength = .max
+        }
+    }
+
+    /// The payload's bytes, where they lie.
+    @inline(__always)
+    public func withPayload<Result>(_ body: (UnsafeBufferPointer<UInt8>) throws -> Result) rethrows -> Result {
+        try payloadStorage.withUnsafeBufferPointer { bytes in
+            guard payloadLength != .max, let base = bytes.baseAddress else { return try body(bytes) }
+            return try body(UnsafeBufferPointer(start: base + Int(payloadOffset), count: Int(payloadLength)))
+        }
+    }
+
+    public var payloadCount: Int { payloadLength == .max ? payloadStorage.count : Int(payloadLength) }
+
+    public var message: String { withPayload { String(decoding: $0, as: UTF8.self) } }
 }
 
 /// Where a run stands; reported every tick.

@@ -21,17 +21,20 @@ extension TaskOutcome {
     /// The result as a person reads it: a JSON string result as its text (`3 * 3 = 9`), anything
     /// else as its compact JSON. A plain string (no escapes) needs no JSON reader.
     public var resultText: String {
-        if payload.count >= 2, payload.first == UInt8(ascii: "\""), payload.last == UInt8(ascii: "\""),
-            !payload.dropFirst().dropLast().contains(where: { $0 == UInt8(ascii: "\\") || $0 == UInt8(ascii: "\"") })
-        {
-            return String(decoding: payload.dropFirst().dropLast(), as: UTF8.self)
+        withPayload { payload in
+            if payload.count >= 2, payload.first == UInt8(ascii: "\""), payload.last == UInt8(ascii: "\""),
+                !payload.dropFirst().dropLast().contains(where: { $0 == UInt8(ascii: "\\") || $0 == UInt8(ascii: "\"") })
+            {
+                return String(decoding: payload.dropFirst().dropLast(), as: UTF8.self)
+            }
+            if payload.first == UInt8(ascii: "\""),
+                let text = try? JSONSerialization.jsonObject(with: Data(payload), options: [.fragmentsAllowed])
+                    as? String
+            {
+                return text
+            }
+            return String(decoding: payload, as: UTF8.self)
         }
-        if payload.first == UInt8(ascii: "\""),
-            let text = try? JSONSerialization.jsonObject(with: Data(payload), options: [.fragmentsAllowed]) as? String
-        {
-            return text
-        }
-        return String(decoding: payload, as: UTF8.self)
     }
 
     /// A string's UTF-8 as one copy (appending a `String.UTF8View` goes byte by byte).

@@ -143,7 +143,7 @@ extension ProducerCore {
         record(.taskFailed(id: lease.id, name: lease.name, status: status, reason: message), now: now)
         end(
             TaskOutcome(
-                id: lease.id, name: lease.name, status: status, payload: Array(message.utf8), runMicroseconds: 0,
+                id: lease.id, name: lease.name, status: status, payloadStorage: Array(message.utf8), runMicroseconds: 0,
                 worker: worker.info, digest: lease.digest, attempts: lease.failures + 1, deliveries: lease.attempt))
     }
 

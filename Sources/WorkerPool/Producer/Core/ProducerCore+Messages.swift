@@ -71,7 +71,7 @@ extension ProducerCore {
             let header = try MessageHeader.decode(bytes)
             if header.kind == .results {
                 try WireFormat.readResults(bytes, header: header, into: &resultViews)
-                results(resultViews, header: header, key: key, now: now)
+                results(resultViews, in: bytes, header: header, key: key, now: now)
             } else {
                 let decoded = try WireFormat.decodeWorkerEnvelope(bytes)
                 handle(decoded.message, header: decoded.header, key: key, now: now)
@@ -82,7 +82,11 @@ extension ProducerCore {
     }
 
     /// A `results` message's records (read in place): each ends its task if the sender was sent it.
-    mutating func results(_ records: [ResultView], header: MessageHeader, key: UInt32, now: PoolTime) {
+    /// With `message` (the bytes the records point into), kept payloads share one copy of it.
+    mutating func results(
+        _ records: [ResultView], in message: UnsafeRawBufferPointer? = nil, header: MessageHeader, key: UInt32,
+        now: PoolTime
+    ) {
         let sender = header.sender
         guard known(sender, key: key, "\(records.count) results") else { return }
         guard header.epoch == epoch else {
@@ -92,21 +96,37 @@ extension ProducerCore {
         var done: UInt64 = 0
         var failedHere: UInt64 = 0
         let info = roster[sender]?.info
+        var shared: [UInt8]?
         for record in records {
             guard let (name, digest, attempts, deliveries) = accept(record, from: sender, now: now) else { continue }
             if record.status == .ok { done += 1 } else { failedHere += 1 }
+            let (storage, offset, length) = keptPayload(of: record, in: message, shared: &shared)
             end(
                 TaskOutcome(
-                    id: record.id, name: name, status: record.status,
-                    payload: configuration.keepsResultPayloads ? Array(record.payload) : [],
+                    id: record.id, name: name, status: record.status, payloadStorage: storage,
                     runMicroseconds: record.runMicroseconds, worker: info, digest: digest, attempts: attempts,
-                    deliveries: deliveries))
+                    deliveries: deliveries, payloadOffset: offset, payloadLength: length))
         }
         roster[sender]?.lastSeen = now
         roster[sender]?.resultsReceived += UInt64(records.count)
         roster[sender]?.tasksDone += done
         roster[sender]?.tasksFailed += failedHere
         if roster[sender]?.goodbyeAfter != nil { releaseIfComplete(sender, now: now) }
+    }
+
+    /// What an outcome holds of `record`'s payload: nothing when none is kept; else, when
+    /// outcomes share their message (``ProducerConfiguration/sharesResultMessages``), where it
+    /// lies in one copy of `message`, made for the first (`shared`); else a copy of its own.
+    @inline(__always)
+    private func keptPayload(of record: ResultView, in message: UnsafeRawBufferPointer?, shared: inout [UInt8]?)
+        -> (storage: [UInt8], offset: UInt32, length: UInt32)
+    {
+        guard configuration.keepsResultPayloads else { return ([], 0, .max) }
+        guard configuration.sharesResultMessages, let message, message.count < Int(UInt32.max),
+            let base = message.baseAddress, let start = record.payload.baseAddress
+        else { return (Array(record.payload), 0, .max) }
+        if shared == nil { shared = Array(message) }
+        return (shared!, UInt32(start - base), UInt32(record.payload.count))
     }
 
     /// Ends the record's task if `sender` was sent it (and a failure is not retried); returns the

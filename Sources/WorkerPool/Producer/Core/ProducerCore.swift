@@ -139,7 +139,7 @@ struct ProducerCore {
         logs.append(LogLine(level: .warning, message: "task \(id): \(reason)"))
         end(
             TaskOutcome(
-                id: id, name: name, status: status, payload: Array(reason.utf8), runMicroseconds: 0, digest: digest))
+                id: id, name: name, status: status, payloadStorage: Array(reason.utf8), runMicroseconds: 0, digest: digest))
     }
 
     /// The input has no more entries.
@@ -157,7 +157,7 @@ struct ProducerCore {
             end(
                 TaskOutcome(
                     id: id, name: lease.name, status: .cancelled,
-                    payload: Array("run cancelled before the task was sent".utf8), runMicroseconds: 0))
+                    payloadStorage: Array("run cancelled before the task was sent".utf8), runMicroseconds: 0))
         }
         cancelRetries()
         for entry in unread {
@@ -167,7 +167,7 @@ struct ProducerCore {
             end(
                 TaskOutcome(
                     id: entry.id, name: name, status: .cancelled,
-                    payload: Array("run cancelled before the task was sent".utf8), runMicroseconds: 0))
+                    payloadStorage: Array("run cancelled before the task was sent".utf8), runMicroseconds: 0))
         }
         logs.append(LogLine(level: .warning, message: "input cancelled; waiting for \(leases.count) dispatched tasks"))
     }
@@ -177,7 +177,7 @@ struct ProducerCore {
         for lease in leases.removeAll() {
             end(
                 TaskOutcome(
-                    id: lease.id, name: lease.name, status: .cancelled, payload: Array(reason.utf8), runMicroseconds: 0,
+                    id: lease.id, name: lease.name, status: .cancelled, payloadStorage: Array(reason.utf8), runMicroseconds: 0,
                     attempts: lease.failures, deliveries: lease.attempt))
         }
     }
@@ -230,7 +230,7 @@ struct ProducerCore {
                 record(.taskFailed(id: id, name: lease.name, status: .failed, reason: reason), now: now)
                 end(
                     TaskOutcome(
-                        id: id, name: lease.name, status: .failed, payload: Array(reason.utf8), runMicroseconds: 0,
+                        id: id, name: lease.name, status: .failed, payloadStorage: Array(reason.utf8), runMicroseconds: 0,
                         digest: lease.digest, attempts: lease.failures + 1, deliveries: lease.attempt))
             case .gone:
                 continue
