@@ -85,8 +85,9 @@ struct ProducerCoreTests {
         #expect(pool.core.duplicates == 1)
     }
 
-    @Test("outcomes that share their results message each read their own payload, and keep it after the message is gone",
-          arguments: [false, true])
+    @Test(
+        "outcomes that share their results message each read their own payload, and keep it after the message is gone",
+        arguments: [false, true])
     func sharedResultMessages(shared: Bool) {
         var harness = Harness { $0.sharesResultMessages = shared }
         harness.join(1)
@@ -95,7 +96,9 @@ struct ProducerCoreTests {
         // Payloads of different lengths, one empty, in one message.
         let payloads = [#""first""#, "", "[1,2,3]", #"{"k":"v"}"#]
         var bytes = WireFormat.encode(
-            (1...4).map { ResultRecord(id: UInt64($0), attempt: 1, status: .ok, payload: Array(payloads[$0 - 1].utf8)) },
+            (1...4).map {
+                ResultRecord(id: UInt64($0), attempt: 1, status: .ok, payload: Array(payloads[$0 - 1].utf8))
+            },
             sender: 1, epoch: 7)
         harness.deliver(bytes)
         // The received bytes scribbled over in place: the outcomes must not read them.

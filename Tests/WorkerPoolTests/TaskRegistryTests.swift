@@ -292,7 +292,8 @@ struct ResultLineTests {
             ("\"\"", ""), (#"{"count":9592}"#, #"{"count":9592}"#), ("42", "42"),
         ])
     func resultText(payload: String, text: String) {
-        let outcome = TaskOutcome(id: 1, name: "t", status: .ok, payloadStorage: Array(payload.utf8), runMicroseconds: 0)
+        let outcome = TaskOutcome(
+            id: 1, name: "t", status: .ok, payloadStorage: Array(payload.utf8), runMicroseconds: 0)
         #expect(outcome.resultText == text)
     }
 }

@@ -93,7 +93,7 @@ final class JournalFile {
             try Self.write(direct, buffer, whole, at: offset)
             try Self.write(fileDescriptor, buffer + whole, count - whole, at: offset + off_t(whole))
             try sync()
-        } catch where error.rawValue == EINVAL {
+        } catch  where error.rawValue == EINVAL {
             // Direct writes refused after all: the same bytes again, through the page cache.
             close(direct)
             directDescriptor = nil
@@ -135,7 +135,9 @@ final class JournalFile {
     ) throws(Errno) {
         var done = 0
         while done < count {
-            switch Syscall.retryingOnInterrupt({ pwrite(fileDescriptor, bytes + done, count - done, start + off_t(done)) }) {
+            switch Syscall.retryingOnInterrupt({
+                pwrite(fileDescriptor, bytes + done, count - done, start + off_t(done))
+            }) {
             case .success(let written): done += written
             case .failure(let error): throw error
             }

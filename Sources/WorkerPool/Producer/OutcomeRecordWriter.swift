@@ -18,7 +18,9 @@ public struct OutcomeRecordWriter {
     /// ``TaskOutcome/jsonLine``'s bytes appended to `bytes`, without its newline.
     public mutating func appendJSONLine(_ outcome: TaskOutcome, to bytes: inout [UInt8]) {
         withUnsafePointer(to: outcome) { outcome in
-            ByteCursor.append(to: &bytes, capacity: room(for: outcome)) { write(outcome, digest: nil, newline: false, to: &$0) }
+            ByteCursor.append(to: &bytes, capacity: room(for: outcome)) {
+                write(outcome, digest: nil, newline: false, to: &$0)
+            }
         }
     }
 
@@ -35,7 +37,8 @@ public struct OutcomeRecordWriter {
             worker = key
             quote(worker: outcome.pointee.worker)
         }
-        let result = outcome.pointee.status == .ok ? Self.payloadCount(of: outcome) : JSONString(outcome.pointee.message).length
+        let result =
+            outcome.pointee.status == .ok ? Self.payloadCount(of: outcome) : JSONString(outcome.pointee.message).length
         return Self.fixedRoom + quotedName.count + result + workerFields.count
     }
 

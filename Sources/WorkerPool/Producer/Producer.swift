@@ -120,6 +120,9 @@ public final class Producer: Sendable {
 
     private func logJournal(_ journal: Journal) {
         let index = journal.index
+        if !journal.writesDirect {
+            logger.debug("journal \(journal.path): its file system refuses O_DIRECT; writing through the page cache")
+        }
         if index.tornTail { logger.warning("journal \(journal.path): its last line was torn (a crash); cut off") }
         for line in index.damagedLines.prefix(10) {
             logger.warning("journal \(journal.path) line \(line) is damaged; ignored (--journal-ignore-damage)")

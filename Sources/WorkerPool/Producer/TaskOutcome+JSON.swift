@@ -22,10 +22,12 @@ extension TaskOutcome {
     /// else as its compact JSON. A plain string (no escapes) needs no JSON reader.
     public var resultText: String {
         withPayload { payload in
-            if payload.count >= 2, payload.first == UInt8(ascii: "\""), payload.last == UInt8(ascii: "\""),
-                !payload.dropFirst().dropLast().contains(where: { $0 == UInt8(ascii: "\\") || $0 == UInt8(ascii: "\"") })
+            let quote = UInt8(ascii: "\"")
+            let inner = payload.dropFirst().dropLast()
+            if payload.count >= 2, payload.first == quote, payload.last == quote,
+                !inner.contains(where: { $0 == UInt8(ascii: "\\") || $0 == quote })
             {
-                return String(decoding: payload.dropFirst().dropLast(), as: UTF8.self)
+                return String(decoding: inner, as: UTF8.self)
             }
             if payload.first == UInt8(ascii: "\""),
                 let text = try? JSONSerialization.jsonObject(with: Data(payload), options: [.fragmentsAllowed])

@@ -29,7 +29,9 @@ struct ByteWriter {
         guard let base = source.baseAddress, source.count > 0 else { return }
         if count + source.count > storage.count { grow(to: count + source.count) }
         let offset = count
-        storage.withUnsafeMutableBytes { target in (target.baseAddress! + offset).copyMemory(from: base, byteCount: source.count) }
+        storage.withUnsafeMutableBytes { target in
+            (target.baseAddress! + offset).copyMemory(from: base, byteCount: source.count)
+        }
         count += source.count
     }
 

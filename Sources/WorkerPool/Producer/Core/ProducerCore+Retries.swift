@@ -91,7 +91,8 @@ extension ProducerCore {
             end(
                 TaskOutcome(
                     id: id, name: lease.name, status: .cancelled,
-                    payloadStorage: Array("run cancelled before a retry; attempt \(lease.failures + 1) failed: \(error)".utf8),
+                    payloadStorage: Array(
+                        "run cancelled before a retry; attempt \(lease.failures + 1) failed: \(error)".utf8),
                     runMicroseconds: 0, attempts: lease.failures + 1, deliveries: lease.attempt))
             return
         }
@@ -114,7 +115,8 @@ extension ProducerCore {
             end(
                 TaskOutcome(
                     id: lease.id, name: lease.name, status: .cancelled,
-                    payloadStorage: Array("run cancelled while the task waited to be retried (\(lease.failures) failed)".utf8),
+                    payloadStorage: Array(
+                        "run cancelled while the task waited to be retried (\(lease.failures) failed)".utf8),
                     runMicroseconds: 0, attempts: lease.failures, deliveries: lease.attempt))
         }
     }

@@ -139,7 +139,8 @@ struct ProducerCore {
         logs.append(LogLine(level: .warning, message: "task \(id): \(reason)"))
         end(
             TaskOutcome(
-                id: id, name: name, status: status, payloadStorage: Array(reason.utf8), runMicroseconds: 0, digest: digest))
+                id: id, name: name, status: status, payloadStorage: Array(reason.utf8), runMicroseconds: 0,
+                digest: digest))
     }
 
     /// The input has no more entries.
@@ -177,7 +178,8 @@ struct ProducerCore {
         for lease in leases.removeAll() {
             end(
                 TaskOutcome(
-                    id: lease.id, name: lease.name, status: .cancelled, payloadStorage: Array(reason.utf8), runMicroseconds: 0,
+                    id: lease.id, name: lease.name, status: .cancelled, payloadStorage: Array(reason.utf8),
+                    runMicroseconds: 0,
                     attempts: lease.failures, deliveries: lease.attempt))
         }
     }
@@ -230,7 +232,8 @@ struct ProducerCore {
                 record(.taskFailed(id: id, name: lease.name, status: .failed, reason: reason), now: now)
                 end(
                     TaskOutcome(
-                        id: id, name: lease.name, status: .failed, payloadStorage: Array(reason.utf8), runMicroseconds: 0,
+                        id: id, name: lease.name, status: .failed, payloadStorage: Array(reason.utf8),
+                        runMicroseconds: 0,
                         digest: lease.digest, attempts: lease.failures + 1, deliveries: lease.attempt))
             case .gone:
                 continue
