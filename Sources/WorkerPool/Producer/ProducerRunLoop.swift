@@ -1,4 +1,6 @@
+import Glibc
 import Logging
+import PoolSystem
 import ZeroMQ
 
 /// The producer's I/O loop: turns socket reads into calls on ``ProducerCore`` and the core's
@@ -227,6 +229,13 @@ struct ProducerRunLoop {
             return "a CURVE handshake failed to decrypt: a worker has the wrong --curve-server-key"
         }
         if event.kind == .handshakeFailedAuthentication { return nil }
+        let errno = Int32(bitPattern: event.value)
+        if configuration.curve != nil, event.kind == .handshakeFailedNoDetail, errno == EPIPE || errno == ECONNRESET {
+            // A plaintext worker that read our CURVE greeting first hangs up before we read its
+            // own: our write fails, with no detail.
+            return "a connection hung up in its handshake (\(Errno(rawValue: errno))): probably a plaintext worker "
+                + "tried to connect; this producer requires CURVE (--curve-key on the worker)"
+        }
         return "a connection failed its handshake (\(event.kind.rawValue), \(event.value))"
     }
 
