@@ -505,7 +505,8 @@ public struct ProducerCommand: ParsableCommand {
             "--parent-pid", "\(getpid())",
         ]
         if let curve {
-            arguments += ["--curve-key", curve.keys.secretFile, "--curve-server-key", curve.serverKey.z85]
+            // One argument each: a Z85 key may start with "-", which would read as an option.
+            arguments += ["--curve-key=\(curve.keys.secretFile)", "--curve-server-key=\(curve.serverKey.z85)"]
         }
         // Exec over plaintext is safe here whatever the address: they connect to this host.
         if allowExec { arguments += ["--allow-exec", "--allow-exec-insecure"] }

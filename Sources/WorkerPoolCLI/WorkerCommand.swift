@@ -160,7 +160,8 @@ public struct WorkerCommand: ParsableCommand {
             ]
         if let maxTasksPerChild { common += ["--max-tasks-per-child", "\(maxTasksPerChild)"] }
         if let curveKey, let curveServerKey {
-            common += ["--curve-key", curveKey, "--curve-server-key", curveServerKey]
+            // One argument each: a Z85 key may start with "-", which would read as an option.
+            common += ["--curve-key=\(curveKey)", "--curve-server-key=\(curveServerKey)"]
         }
         common += ["--handshake-give-up", "\(handshakeGiveUp)"] + exec.childArguments
         let metricsServer = try metrics.start(logger: logger)
