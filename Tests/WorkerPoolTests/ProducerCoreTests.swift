@@ -102,7 +102,7 @@ struct ProducerCoreTests {
             sender: 1, epoch: 7)
         harness.deliver(bytes)
         // The received bytes scribbled over in place: the outcomes must not read them.
-        bytes.withUnsafeMutableBytes { $0.initializeMemory(as: UInt8.self, repeating: 0xFF) }
+        bytes.withUnsafeMutableBytes { _ = $0.initializeMemory(as: UInt8.self, repeating: 0xFF) }
         let outcomes = harness.core.outcomes
         #expect(outcomes.map(\.id) == [1, 2, 3, 4])
         for (outcome, payload) in zip(outcomes, payloads) {
