@@ -42,11 +42,6 @@ struct ByteWriter {
         withUnsafeBytes(of: value.littleEndian) { append($0) }
     }
 
-    mutating func append(contentsOf other: some Sequence<UInt8>) {
-        let bytes = Array(other)
-        bytes.withUnsafeBytes { append($0) }
-    }
-
     @inline(never)
     private mutating func grow(to needed: Int) {
         var size = storage.count * 2
