@@ -37,8 +37,10 @@ struct JournalResumeTests {
 
     /// Runs 20 tasks with a journal and cuts it back to its header and first 10 outcomes (as a
     /// crash would leave it, checkpoints and all); returns the cut journal's outcomes.
-    func journaledRun(in directory: URL, input: URL, journal: URL) throws -> [OutcomeLine] {
-        try writeLines((1...20).map(Self.line), to: input)
+    func journaledRun(
+        in directory: URL, input: URL, journal: URL, lines: [String] = (1...20).map(Self.line)
+    ) throws -> [OutcomeLine] {
+        try writeLines(lines, to: input)
         let first = try TestProcess(
             "producer",
             [
@@ -138,6 +140,38 @@ struct JournalResumeTests {
         }
         let skipped = edited.count - ran.count
         #expect(second.stderr.contains("\(skipped) already done (journal)"), "\(second.stderr)")
+    }
+
+    /// `multiply` of a by 2 in a long line: arguments of several keys, out of order, with a
+    /// `pad` string of `length` bytes (`escaped`: with an escape in it, which only Foundation reads).
+    static func longLine(_ a: Int, length: Int, escaped: Bool) -> String {
+        let pad = String(repeating: "x", count: length) + (escaped ? #"\u0041"# : "")
+        return #"{"task": "multiply", "args": {"b": 2, "pad": "\#(pad)", "a": \#(a), "c": 3}}"#
+    }
+
+    @Test(
+        "an unchanged input of long lines resumes by position: the journal's tasks are not run again, the rest are"
+    )
+    func longLinesResume() throws {
+        let directory = try makeTemporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let input = directory.appendingPathComponent("tasks.jsonl")
+        let journal = directory.appendingPathComponent("journal.jsonl")
+        // Each line was hashed as Foundation re-encoded it, its keys in an order that changed from
+        // one process to the next: the resumed run found line 1 "changed".
+        let lines = (1...20).map { Self.longLine($0, length: [600, 70_000][$0 % 2], escaped: $0 % 3 == 0) }
+        let journaled = try journaledRun(in: directory, input: input, journal: journal, lines: lines)
+        #expect(journaled.count == 10)
+
+        let second = try resume([], input: input, journal: journal, in: directory)
+        defer { second.stop() }
+        #expect(second.process.terminationStatus == 0, "\(second.stderr)")
+        let ran = try parseOutcomes(second.stdout)
+        #expect(Set(ran.map(\.id)) == Set(1...20).subtracting(journaled.map(\.id)))
+        for outcome in ran {
+            #expect(outcome.result == .string(Self.result(Int(outcome.id))), "line \(outcome.id) ran as written")
+        }
+        #expect(second.stderr.contains("10 already done (journal)"), "\(second.stderr)")
     }
 
     @Test(

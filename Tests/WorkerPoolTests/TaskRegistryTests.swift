@@ -208,6 +208,32 @@ struct TaskInputTests {
         }
     }
 
+    @Test("a long line's arguments are read as written, however long, not re-encoded")
+    func longLinePassesThrough() {
+        let args = #"{"z": 1, "data": ""# + String(repeating: "y", count: 70_000) + #"", "a": [1, 2]}"#
+        let item = TaskSource.parseTaskLine(ArraySlice(#"{"task": "blob", "args": \#(args)}"#.utf8), lineNumber: 1)
+        guard case .task(let name, let payload, nil, nil) = item else {
+            Issue.record("not a task: \(item)")
+            return
+        }
+        #expect(name == "blob")
+        // Compared whole, reported by its ends: the bytes themselves would fill the log.
+        let asWritten = payload.elementsEqual(args.utf8)
+        #expect(
+            asWritten,
+            "\(payload.count) bytes: \(String(decoding: payload.prefix(24), as: UTF8.self))…\(String(decoding: payload.suffix(24), as: UTF8.self))"
+        )
+    }
+
+    @Test("a line left to Foundation gives the same arguments in every run: its keys sorted")
+    func foundationLineSortsKeys() {
+        // The escape sends it to Foundation, which re-encodes the arguments.
+        let line = #"{"task": "t", "args": {"c": 3, "b": "\u0041", "a": {"y": 1, "x": 2}}}"#
+        let item = TaskSource.parseTaskLine(ArraySlice(line.utf8), lineNumber: 1)
+        #expect(
+            item == .task(name: "t", payload: Array(#"{"a":{"x":2,"y":1},"b":"A","c":3}"#.utf8), timeLimitSeconds: nil))
+    }
+
     @Test("a task may carry its own time limit; a bad one is bad input")
     func timeLimit() {
         let limited = TaskSource.parseTaskLine(

@@ -21,6 +21,9 @@ enum FastJSON {
     /// Deeper nesting than this falls back (Foundation's own limit is 512).
     static let maxDepth = 64
 
+    /// The most values an input line's fast path reads (8 KiB of tokens, on the stack).
+    static let maxLineTokens = 256
+
     /// `payload` decoded as `type`: the fast path, else `decoder` on the same bytes (its value or
     /// its error). The fast path decodes as a `JSONDecoder` with default strategies and empty
     /// `userInfo` does, so `decoder` must be one.
@@ -45,8 +48,9 @@ enum FastJSON {
     static func taskLine(_ line: UnsafeBufferPointer<UInt8>) -> (
         name: String, args: [UInt8], timeLimit: Double?, retries: Int?
     )? {
-        let capacity = FastJSONParser.capacity(forLength: line.count)
-        guard capacity <= 256 else { return nil }
+        // A line's values, not its length, decide: a line of a few long strings (64 KiB of
+        // arguments) fits in a few tokens. One with more values than this falls back.
+        let capacity = min(FastJSONParser.capacity(forLength: line.count), maxLineTokens)
         return withUnsafeTemporaryAllocation(of: FastJSONToken.self, capacity: capacity) { tokens in
             guard let count = try? FastJSONParser.parse(line, into: tokens), count > 0, tokens[0].kind == .object
             else { return nil }
@@ -217,13 +221,12 @@ struct FastJSONParser {
         min(length / 2 + 2, maxTokens)
     }
 
-    /// Parses `buffer` into `tokens` (at least ``capacity(forLength:)``), returning the count.
+    /// Parses `buffer` into `tokens`, returning the count. With fewer tokens than
+    /// ``capacity(forLength:)``, a valid text with more values than `tokens` holds falls back.
     static func parse(_ buffer: UnsafeBufferPointer<UInt8>, into tokens: UnsafeMutableBufferPointer<FastJSONToken>)
         throws(FastJSON.Fallback) -> Int
     {
-        guard let base = buffer.baseAddress, !buffer.isEmpty, buffer.count < Int(UInt32.max),
-            tokens.count >= capacity(forLength: buffer.count)
-        else {
+        guard let base = buffer.baseAddress, !buffer.isEmpty, buffer.count < Int(UInt32.max), !tokens.isEmpty else {
             throw FastJSON.Fallback()
         }
         var parser = FastJSONParser(bytes: base, length: buffer.count, tokens: tokens)
@@ -234,7 +237,8 @@ struct FastJSONParser {
         return parser.count
     }
 
-    /// Appends a token, returning its index. Only an invalid text (say `[[[[`) can run out of room.
+    /// Appends a token, returning its index. With ``capacity(forLength:)`` tokens only an invalid
+    /// text (say `[[[[`) or one of more than ``maxTokens`` values runs out of room.
     @inline(__always)
     private mutating func append(_ token: FastJSONToken) throws(FastJSON.Fallback) -> Int {
         guard count < capacity else { throw FastJSON.Fallback() }
