@@ -157,8 +157,8 @@ struct JournalResumeTests {
         defer { try? FileManager.default.removeItem(at: directory) }
         let input = directory.appendingPathComponent("tasks.jsonl")
         let journal = directory.appendingPathComponent("journal.jsonl")
-        // Each line was hashed as Foundation re-encoded it, its keys in an order that changed from
-        // one process to the next: the resumed run found line 1 "changed".
+        // Before 7f26d73 each of these lines was hashed as Foundation re-encoded it, its keys in an
+        // order that changed from one process to the next: the resumed run found line 1 "changed".
         let lines = (1...20).map { Self.longLine($0, length: [600, 70_000][$0 % 2], escaped: $0 % 3 == 0) }
         let journaled = try journaledRun(in: directory, input: input, journal: journal, lines: lines)
         #expect(journaled.count == 10)
