@@ -42,6 +42,11 @@ struct JournalTests {
         #expect(
             TaskDigest(of: .task(name: "echo", payload: Array(#"{"s":"a b"}"#.utf8)))
                 != TaskDigest(of: .task(name: "echo", payload: Array(#"{"s":"ab"}"#.utf8))))
+        // An escaped quote does not end its string: the space after it is data, the ones around
+        // the string are not.
+        let escapedQuote = TaskDigest(of: .task(name: "echo", payload: Array(#"{"s":"a\" b"}"#.utf8)))
+        #expect(escapedQuote != TaskDigest(of: .task(name: "echo", payload: Array(#"{"s":"a\"b"}"#.utf8))))
+        #expect(escapedQuote == TaskDigest(of: .task(name: "echo", payload: Array(#"{ "s" : "a\" b" }"#.utf8))))
         // Whitespace anywhere between tokens of a long payload (the look goes eight bytes at a
         // time), beside bytes of 0x80 and up inside a string, is not hashed.
         let compact = Array(#"{"name":"größe","values":[1,2,3,4,5,6,7,8,9,10],"x":{"y":true}}"#.utf8)

@@ -37,9 +37,8 @@ struct TaskDigest: Hashable, Sendable, CustomStringConvertible {
         switch item {
         case .task(let name, let payload, let timeLimit, _):
             var name = name
-            let arguments = Self.compacted(payload)
             self = name.withUTF8 { name in
-                arguments.withUnsafeBytes { arguments in
+                Self.withCompacted(payload) { arguments in
                     if let timeLimit {
                         withUnsafeBytes(of: timeLimit.bitPattern.littleEndian) { limit in
                             Self.hash((1, UnsafeRawBufferPointer(name)), (2, arguments), (3, limit))
@@ -106,33 +105,38 @@ struct TaskDigest: Hashable, Sendable, CustomStringConvertible {
         return false
     }
 
-    /// JSON text without the whitespace outside strings; the bytes unchanged when there is none.
-    static func compacted(_ json: [UInt8]) -> [UInt8] {
-        guard hasWhitespace(json) else { return json }
-        var out: [UInt8] = []
-        out.reserveCapacity(json.count)
-        var inString = false
-        var escaped = false
-        for byte in json {
-            if inString {
-                out.append(byte)
-                if escaped {
-                    escaped = false
-                } else if byte == UInt8(ascii: "\\") {
-                    escaped = true
-                } else if byte == UInt8(ascii: "\"") {
-                    inString = false
+    /// `body` on `json` without the whitespace outside strings: the bytes in place when there is
+    /// none, else a compacted copy on the stack (a new array, filled a byte at a time through
+    /// `append`, was 7.6 % of a journaled input thread's samples).
+    static func withCompacted<R>(_ json: [UInt8], _ body: (UnsafeRawBufferPointer) -> R) -> R {
+        guard hasWhitespace(json) else { return json.withUnsafeBytes(body) }
+        return json.withUnsafeBufferPointer { source in
+            withUnsafeTemporaryAllocation(of: UInt8.self, capacity: source.count) { out in
+                var count = 0
+                var inString = false
+                var escaped = false
+                for byte in source {
+                    if inString {
+                        if escaped {
+                            escaped = false
+                        } else if byte == UInt8(ascii: "\\") {
+                            escaped = true
+                        } else if byte == UInt8(ascii: "\"") {
+                            inString = false
+                        }
+                    } else {
+                        switch byte {
+                        case 0x20, 0x09, 0x0A, 0x0D: continue
+                        case UInt8(ascii: "\""): inString = true
+                        default: break
+                        }
+                    }
+                    out[count] = byte
+                    count += 1
                 }
-                continue
+                return body(UnsafeRawBufferPointer(UnsafeMutableBufferPointer(rebasing: out[..<count])))
             }
-            switch byte {
-            case 0x20, 0x09, 0x0A, 0x0D: continue
-            case UInt8(ascii: "\""): inString = true
-            default: break
-            }
-            out.append(byte)
         }
-        return out
     }
 
     /// 64 lowercase hex digits.
